@@ -1,0 +1,1 @@
+"""Staff web admin: thin HTTP adapter over the core services."""

@@ -1,0 +1,1 @@
+"""Smartphone classes: classes, registrations, waitlist and reminders (core, no Telegram/HTTP)."""

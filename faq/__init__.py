@@ -1,0 +1,1 @@
+"""FAQ store and matching engine (core, no Telegram/HTTP)."""

@@ -1,0 +1,3 @@
+"""Shared infrastructure for madoguchi: settings, database, migrations, command line."""
+
+__version__ = "0.1.0"

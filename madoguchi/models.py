@@ -1,0 +1,8 @@
+"""Where Alembic (and tests) find every ORM model: import each package's models here."""
+
+from __future__ import annotations
+
+
+def import_all_models() -> None:
+    import faq.models  # noqa: F401
+    import madoguchi.meta  # noqa: F401

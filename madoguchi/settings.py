@@ -1,0 +1,128 @@
+"""Deployment settings, read from the environment (or a `.env` file).
+
+Every variable is documented in README.md. Town details have clearly marked sample defaults:
+a deployment must set its own before residents see them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/madoguchi.sqlite3"
+
+# Marked samples: shown to residents until staff configure the real values.
+SAMPLE_MARK = "（サンプル・要設定）"
+
+
+@dataclass(frozen=True, slots=True)
+class TownInfo:
+    """The town's own details that answers and fallbacks mention."""
+
+    town_name: str
+    counter_name: str
+    counter_phone: str
+    counter_hours: str
+    counter_place: str
+    class_contact: str
+
+    def placeholders(self) -> dict[str, str]:
+        """Values for the `{name}` placeholders that FAQ answers may contain."""
+        return {
+            "town_name": self.town_name,
+            "counter_name": self.counter_name,
+            "counter_phone": self.counter_phone,
+            "counter_hours": self.counter_hours,
+            "counter_place": self.counter_place,
+            "class_contact": self.class_contact,
+        }
+
+
+class Settings(BaseSettings):
+    """All configuration of one deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MADOGUCHI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("BOT_TOKEN", "MADOGUCHI_BOT_TOKEN")
+    )
+    telegram_api_base: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TELEGRAM_API_BASE", "MADOGUCHI_TELEGRAM_API_BASE"),
+    )
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    timezone: str = "Asia/Tokyo"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    # Town details (placeholders in FAQ answers and the "talk to a person" message).
+    town_name: str = f"〇〇町{SAMPLE_MARK}"
+    counter_name: str = f"町役場 住民窓口{SAMPLE_MARK}"
+    counter_phone: str = f"000-000-0000{SAMPLE_MARK}"
+    counter_hours: str = f"平日 8:30〜17:15（土日祝・年末年始を除く）{SAMPLE_MARK}"
+    counter_place: str = f"町役場 1階{SAMPLE_MARK}"
+    class_contact: str = f"町役場 情報政策の担当{SAMPLE_MARK}"
+
+    # FAQ engine outcome thresholds (scores are 0..1). Chosen from the development set:
+    # see README "FAQ engine" and `madoguchi faq evaluate`.
+    faq_answer_threshold: float = Field(default=0.62, ge=0.0, le=1.0)
+    faq_answer_margin: float = Field(default=0.06, ge=0.0, le=1.0)
+    faq_suggest_threshold: float = Field(default=0.36, ge=0.0, le=1.0)
+    faq_max_candidates: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone name
+        return value
+
+    @cached_property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def town(self) -> TownInfo:
+        return TownInfo(
+            town_name=self.town_name,
+            counter_name=self.counter_name,
+            counter_phone=self.counter_phone,
+            counter_hours=self.counter_hours,
+            counter_place=self.counter_place,
+            class_contact=self.class_contact,
+        )
+
+    @property
+    def demo_mode(self) -> bool:
+        return self.bot_token is None or not self.bot_token.get_secret_value()
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file behind `database_url`, or None for other databases."""
+        return sqlite_file_of(self.database_url)
+
+
+def sqlite_file_of(url: str) -> Path | None:
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix):
+        return None
+    path = url[len(prefix) :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; keyword overrides win (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
