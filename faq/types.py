@@ -41,6 +41,17 @@ class FaqEntryData:
     published: bool = True
     staff_note: str = ""  # for staff only (e.g. what to confirm locally); never shown to residents
 
+    def document(self) -> FaqDocument:
+        return FaqDocument(
+            id=self.id,
+            question=self.question,
+            answer=self.answer,
+            alternatives=self.alternatives,
+            keywords=self.keywords,
+            category=self.category,
+            url=self.reference_url,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FaqEntry:
@@ -76,15 +87,7 @@ class FaqEntry:
         )
 
     def document(self) -> FaqDocument:
-        return FaqDocument(
-            id=self.id,
-            question=self.question,
-            answer=self.answer,
-            alternatives=self.alternatives,
-            keywords=self.keywords,
-            category=self.category,
-            url=self.reference_url,
-        )
+        return self.data().document()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,8 @@ class AppMeta(Base):
 
 
 async def get_meta(session: AsyncSession, key: str) -> str | None:
-    return await session.scalar(select(AppMeta.value).where(AppMeta.key == key))
+    value: str | None = await session.scalar(select(AppMeta.value).where(AppMeta.key == key))
+    return value
 
 
 async def set_meta(session: AsyncSession, key: str, value: str) -> None:

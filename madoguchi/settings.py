@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     faq_answer_margin: float = Field(default=0.06, ge=0.0, le=1.0)
     faq_suggest_threshold: float = Field(default=0.36, ge=0.0, le=1.0)
     faq_max_candidates: int = Field(default=5, ge=1, le=20)
+    # Extra synonym table (same format as faq/data/synonyms.tsv) that staff maintain.
+    faq_synonyms_file: str | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,372 @@
+"""The FAQ matching engine: ranks entries for a question and decides what to do with it.
+
+How a question is ranked (see README "FAQ engine" for the measurements behind it):
+
+1. Three term channels, each a BM25F-style weighted term model over the entry's fields
+   (question, alternative phrasings, keywords, answer), each field with its own weight and
+   length normalisation:
+   - words: Sudachi normalised forms with synonyms mapped (忘れてしもた → 忘れる);
+   - reading: kana bigrams of the reading, for hiragana-only questions and kana typos;
+   - surface: character bigrams of the folded text, for unknown words and kanji variants.
+   A channel's score is the IDF-weighted share of the question's terms the entry covers,
+   so it lies in [0, 1): words the FAQ has never seen (天気, ゴミ) count against every entry.
+2. The best candidates are re-scored with rapidfuzz against each phrasing of the entry
+   (question and alternatives), which rewards near-identical wording and absorbs typos.
+3. The combined score decides the outcome with `MatchThresholds`: answered (confident and
+   clearly ahead of the runner-up), suggested (plausible: let the resident pick), fallback.
+
+The index is updated in place when one entry changes (`upsert`, `remove`); `rebuild` loads
+everything, e.g. from the database at start-up. The engine is not thread-safe: use it from
+one event loop (its methods are synchronous and fast).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz
+
+from faq.normalize import Analysis, TextNormalizer, char_ngrams, kana_fold
+from faq.types import Candidate, FaqDocument, MatchResult
+
+FloatArray = npt.NDArray[np.float32]
+
+FIELDS = ("question", "alternatives", "keywords", "answer")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWeights:
+    """How much a term found in each field counts, and how strongly length dilutes it (b)."""
+
+    weight: dict[str, float]
+    length_norm: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class RankingParameters:
+    """Every knob of the ranking in one place; defaults chosen on the development set."""
+
+    k1: float = 1.2
+    fields: FieldWeights = field(
+        default_factory=lambda: FieldWeights(
+            weight={"question": 3.0, "alternatives": 2.0, "keywords": 2.0, "answer": 0.6},
+            length_norm={"question": 0.5, "alternatives": 0.5, "keywords": 0.0, "answer": 0.75},
+        )
+    )
+    channel_weight: dict[str, float] = field(
+        default_factory=lambda: {"words": 0.45, "reading": 0.2, "surface": 0.1}
+    )
+    fuzzy_weight: float = 0.25
+    rerank_depth: int = 40
+
+
+@dataclass(frozen=True, slots=True)
+class MatchThresholds:
+    """Where answered, suggested and fallback begin (combined scores are 0..1)."""
+
+    answer: float = 0.62
+    margin: float = 0.06
+    suggest: float = 0.36
+    max_candidates: int = 5
+
+    def decide(self, scores: list[float]) -> str:
+        """The outcome for a ranked list of scores (best first)."""
+        if not scores or scores[0] < self.suggest:
+            return "fallback"
+        runner_up = scores[1] if len(scores) > 1 else 0.0
+        if scores[0] >= self.answer and scores[0] - runner_up >= self.margin:
+            return "answered"
+        return "suggested"
+
+
+class _Channel:
+    """An inverted index of one kind of term, with BM25F-weighted, saturated term weights.
+
+    Postings are compact arrays (doc slot, saturated weight), appended to; replaced or removed
+    entries leave dead slots that the alive mask hides until the next rebuild.
+    """
+
+    __slots__ = ("doc_freq", "k1", "postings")
+
+    def __init__(self, k1: float) -> None:
+        self.k1 = k1
+        self.postings: dict[str, tuple[array[int], array[float]]] = {}
+        self.doc_freq: Counter[str] = Counter()
+
+    def add(self, slot: int, weighted_tf: dict[str, float]) -> None:
+        for term, wtf in weighted_tf.items():
+            entry = self.postings.get(term)
+            if entry is None:
+                entry = (array("i"), array("f"))
+                self.postings[term] = entry
+            entry[0].append(slot)
+            entry[1].append(wtf / (self.k1 + wtf))
+            self.doc_freq[term] += 1
+
+    def forget(self, terms: Iterable[str]) -> None:
+        for term in terms:
+            self.doc_freq[term] -= 1
+            if self.doc_freq[term] <= 0:
+                del self.doc_freq[term]
+
+    def score(self, query_terms: Iterable[str], live_docs: int, size: int) -> FloatArray:
+        """IDF-weighted coverage of the query's terms by each slot, in [0, 1)."""
+        scores = np.zeros(size, dtype=np.float32)
+        total = 0.0
+        n = max(live_docs, 1)
+        for term in set(query_terms):
+            df = self.doc_freq.get(term, 0)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            total += idf
+            entry = self.postings.get(term)
+            if entry is None or df == 0:
+                continue
+            slots = np.frombuffer(entry[0], dtype=np.int32)
+            weights = np.frombuffer(entry[1], dtype=np.float32)
+            scores[slots] += np.float32(idf) * weights
+        if total > 0:
+            scores /= np.float32(total)
+        return scores
+
+
+@dataclass(slots=True)
+class _IndexedEntry:
+    document: FaqDocument
+    slot: int
+    phrasings: tuple[tuple[str, str], ...]  # (reading, terms joined) of question and alternatives
+
+
+@dataclass(slots=True)
+class _Analysed:
+    document: FaqDocument
+    fields: dict[str, dict[str, list[str]]]  # channel → field → terms
+    phrasings: tuple[tuple[str, str], ...]
+
+
+class FaqEngine:
+    """Ranks published FAQ entries for a resident's question."""
+
+    CHANNELS = ("words", "reading", "surface")
+
+    def __init__(
+        self,
+        normalizer: TextNormalizer | None = None,
+        thresholds: MatchThresholds | None = None,
+        parameters: RankingParameters | None = None,
+    ) -> None:
+        self.normalizer = normalizer if normalizer is not None else TextNormalizer()
+        self.thresholds = thresholds if thresholds is not None else MatchThresholds()
+        self.parameters = parameters if parameters is not None else RankingParameters()
+        self._reset()
+
+    # -- index maintenance -------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._channels = {name: _Channel(self.parameters.k1) for name in self.CHANNELS}
+        self._entries: dict[str, _IndexedEntry] = {}
+        self._slot_ids: list[str | None] = []
+        self._alive = bytearray()
+        # Average field lengths for BM25 length normalisation, fixed at rebuild time (from a
+        # sample, so a large FAQ never has to be held analysed in memory all at once).
+        self._average_length: dict[str, dict[str, float]] = {
+            c: dict.fromkeys(FIELDS, 1.0) for c in self.CHANNELS
+        }
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._entries
+
+    def documents(self) -> list[FaqDocument]:
+        return [e.document for e in self._entries.values()]
+
+    def get(self, entry_id: str) -> FaqDocument | None:
+        indexed = self._entries.get(entry_id)
+        return indexed.document if indexed else None
+
+    def rebuild(self, documents: Iterable[FaqDocument]) -> None:
+        """Replace the whole index (start-up, bulk import)."""
+        self._reset()
+        pending: list[_Analysed] = []
+        for document in documents:
+            if document.id in self._entries or any(p.document.id == document.id for p in pending):
+                raise ValueError(f"duplicate FAQ id: {document.id}")
+            item = self._analyse(document)
+            if len(pending) < self.LENGTH_SAMPLE:
+                pending.append(item)
+                continue
+            if pending:
+                self._set_average_lengths(pending)
+                for queued in pending:
+                    self._insert(queued)
+                pending = []
+            self._insert(item)
+        if pending:
+            self._set_average_lengths(pending)
+            for queued in pending:
+                self._insert(queued)
+
+    LENGTH_SAMPLE = 512
+
+    def _set_average_lengths(self, sample: list[_Analysed]) -> None:
+        for channel in self.CHANNELS:
+            for name in FIELDS:
+                total = sum(len(item.fields[channel][name]) for item in sample)
+                self._average_length[channel][name] = max(total / len(sample), 1.0)
+
+    def upsert(self, document: FaqDocument) -> None:
+        """Add or replace one entry without touching the rest of the index."""
+        self.remove(document.id)
+        if not self._entries:
+            self.rebuild([document])
+            return
+        self._insert(self._analyse(document))
+        dead = len(self._slot_ids) - len(self._entries)
+        if dead > 64 and dead > len(self._entries):
+            self._compact()
+
+    def remove(self, entry_id: str) -> bool:
+        indexed = self._entries.pop(entry_id, None)
+        if indexed is None:
+            return False
+        self._alive[indexed.slot] = 0
+        self._slot_ids[indexed.slot] = None
+        # Re-analysing the removed entry is cheaper than keeping every entry's terms around.
+        analysed = self._analyse(indexed.document)
+        for channel_name, fields in analysed.fields.items():
+            distinct = {term for terms in fields.values() for term in terms}
+            self._channels[channel_name].forget(distinct)
+        return True
+
+    def _compact(self) -> None:
+        self.rebuild(self.documents())
+
+    def _analyse(self, doc: FaqDocument) -> _Analysed:
+        normalizer = self.normalizer
+        question = normalizer.analyze(doc.question)
+        alternatives = [normalizer.analyze(a) for a in doc.alternatives]
+        keywords = [normalizer.analyze(k) for k in doc.keywords]
+        answer = normalizer.analyze(doc.answer)
+
+        def channel_terms(analyses: list[Analysis]) -> dict[str, list[str]]:
+            words: list[str] = []
+            reading: list[str] = []
+            surface: list[str] = []
+            for a in analyses:
+                words.extend(a.terms)
+                reading.extend(char_ngrams(a.reading))
+                surface.extend(char_ngrams(kana_fold(a.folded)))
+            return {"words": words, "reading": reading, "surface": surface}
+
+        per_field = {
+            "question": channel_terms([question]),
+            "alternatives": channel_terms(alternatives),
+            "keywords": channel_terms(keywords),
+            "answer": channel_terms([answer]),
+        }
+        fields = {
+            channel: {name: per_field[name][channel] for name in FIELDS}
+            for channel in self.CHANNELS
+        }
+        phrasings = tuple(
+            (a.reading, " ".join(a.terms)) for a in (question, *alternatives) if a.folded
+        )
+        return _Analysed(document=doc, fields=fields, phrasings=phrasings)
+
+    def _insert(self, item: _Analysed) -> None:
+        slot = len(self._slot_ids)
+        self._slot_ids.append(item.document.id)
+        self._alive.append(1)
+        params = self.parameters.fields
+        for channel_name, fields in item.fields.items():
+            weighted: dict[str, float] = {}
+            for name, terms in fields.items():
+                if not terms:
+                    continue
+                b = params.length_norm[name]
+                norm = 1.0 - b + b * len(terms) / self._average_length[channel_name][name]
+                factor = params.weight[name] / norm
+                for term, tf in Counter(terms).items():
+                    weighted[term] = weighted.get(term, 0.0) + factor * tf
+            self._channels[channel_name].add(slot, weighted)
+        self._entries[item.document.id] = _IndexedEntry(
+            document=item.document, slot=slot, phrasings=item.phrasings
+        )
+
+    # -- matching -----------------------------------------------------------------------
+
+    def rank(self, query: str, limit: int = 10) -> list[Candidate]:
+        """Entries ranked for the query, best first, with combined scores in [0, 1]."""
+        analysis = self.normalizer.analyze(query)
+        if not self._entries or not (analysis.terms or analysis.reading or analysis.folded):
+            return []
+        size = len(self._slot_ids)
+        live = len(self._entries)
+        params = self.parameters
+        query_channels = {
+            "words": analysis.terms,
+            "reading": tuple(char_ngrams(analysis.reading)),
+            "surface": tuple(char_ngrams(kana_fold(analysis.folded))),
+        }
+        combined = np.zeros(size, dtype=np.float32)
+        channel_scores: dict[str, FloatArray] = {}
+        for name, terms in query_channels.items():
+            if not terms:
+                continue
+            scores = self._channels[name].score(terms, live, size)
+            channel_scores[name] = scores
+            combined += np.float32(params.channel_weight[name]) * scores
+        combined *= np.frombuffer(self._alive, dtype=np.uint8)
+
+        depth = min(params.rerank_depth, live)
+        if depth <= 0:
+            return []
+        top_slots = np.argpartition(-combined, depth - 1)[:depth]
+        query_terms = " ".join(analysis.terms)
+        candidates: list[Candidate] = []
+        for slot in top_slots.tolist():
+            entry_id = self._slot_ids[slot]
+            if entry_id is None:
+                continue
+            indexed = self._entries[entry_id]
+            similarity = self._fuzzy(analysis.reading, query_terms, indexed.phrasings)
+            score = float(combined[slot]) + params.fuzzy_weight * similarity
+            candidates.append(
+                Candidate(
+                    faq_id=entry_id,
+                    question=indexed.document.question,
+                    score=round(min(score, 1.0), 4),
+                )
+            )
+        candidates.sort(key=lambda c: (-c.score, c.faq_id))
+        return candidates[:limit]
+
+    @staticmethod
+    def _fuzzy(reading: str, terms: str, phrasings: tuple[tuple[str, str], ...]) -> float:
+        """How close the question is to the nearest phrasing of the entry, 0..1."""
+        best = 0.0
+        for phrasing_reading, phrasing_terms in phrasings:
+            by_reading = fuzz.ratio(reading, phrasing_reading) if reading else 0.0
+            by_terms = fuzz.token_sort_ratio(terms, phrasing_terms) if terms else 0.0
+            best = max(best, by_reading, by_terms)
+        return best / 100.0
+
+    def match(self, query: str) -> MatchResult:
+        """Rank the query and decide: answered, suggested or fallback."""
+        limit = max(self.thresholds.max_candidates, 2)
+        ranked = self.rank(query, limit=limit)
+        status = self.thresholds.decide([c.score for c in ranked])
+        if status == "answered":
+            return MatchResult(status="answered", candidates=tuple(ranked))
+        if status == "suggested":
+            # Only the plausible ones are offered as buttons.
+            plausible = [c for c in ranked if c.score >= self.thresholds.suggest * 0.85]
+            return MatchResult(status="suggested", candidates=tuple(plausible))
+        return MatchResult(status="fallback", candidates=tuple(ranked))

@@ -1,0 +1,257 @@
+"""Japanese text normalisation for FAQ matching.
+
+The same analysis runs on FAQ text and on residents' questions, so that however a question is
+typed (full-width, katakana or hiragana, dialect, typos) both sides meet in the same forms:
+
+- `fold`: NFKC (full-width digits and letters, half-width kana), lower case, one kind of long
+  vowel mark and space, no control characters.
+- `kana_fold`: katakana → hiragana, small kana → large, long vowel marks dropped. Seniors often
+  type without small kana (しゆうせい) or long vowels (こど), so the reading channel ignores both.
+- `analyze`: SudachiPy split (mode C, plus mode A parts of compounds), normalised forms
+  (引越し/引っ越し → 引っ越し, 忘れてしもた → 忘れる), function words and question frames dropped,
+  synonyms mapped to one canonical term, and the kana reading of the whole text.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from faq.synonyms import SynonymTable
+from faq.textfold import fold, to_hiragana
+
+__all__ = ["Analysis", "TextNormalizer", "char_ngrams", "fold", "is_kana", "kana_fold"]
+
+# Longest text we analyse: a 4,096-character Telegram message is cut here; the question is
+# practically always in the first lines and Sudachi's cost grows with length.
+MAX_ANALYZED_CHARS = 1000
+
+_SMALL_TO_LARGE = str.maketrans("ぁぃぅぇぉっゃゅょゎゕゖ", "あいうえおつやゆよわかけ")
+_KANA_RE = re.compile(r"^[\u3041-\u309f\u30a0-\u30ffー]+$")
+_WORD_CHAR_RE = re.compile(r"[\w\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+_NON_WORD_RE = re.compile(r"[^\w\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]+|_")
+
+# Parts of speech that carry no topic: particles, auxiliaries, punctuation, interjections,
+# pronouns (これ, どこ, いつ), prefixes (お, ご) and conjunctions.
+DROPPED_POS = frozenset(
+    {"助詞", "助動詞", "補助記号", "空白", "記号", "感動詞", "代名詞", "接頭辞", "接続詞"}
+)
+
+# Normalised forms that only frame a question or a request ("教えてください", "どうすればいい",
+# "わからん", "〜したいんやけど"). They appear in every FAQ question, so they would only add noise.
+FRAME_TERMS = frozenset(
+    {
+        "為る",
+        "有る",
+        "居る",
+        "成る",
+        "言う",
+        "思う",
+        "下さる",
+        "呉れる",
+        "貰う",
+        "頂く",
+        "致す",
+        "御座る",
+        "遣る",
+        "仕舞う",
+        "教える",
+        "知る",
+        "分かる",
+        "解る",
+        "良い",
+        "宜しい",
+        "欲しい",
+        "どう",
+        "如何",
+        "何",
+        "事",
+        "物",
+        "方",
+        "の",
+        "よう",
+        "様",
+        "ため",
+        "為",
+        "とき",
+        "時",
+        "ところ",
+        "所",
+        "ちょっと",
+        "一寸",
+        "すみません",
+        "済む",
+        "御願い",
+        "お願い",
+        "願う",
+        "問う",
+        "尋ねる",
+        "聞く",
+        "訊く",
+        "見る",
+        "今",
+        "もう",
+        "まだ",
+        "ぜひ",
+        "是非",
+        "やはり",
+        "矢張り",
+        "ええ",
+        "あかん",
+        "ない",
+        "無い",
+        "れる",
+        "られる",
+        "せる",
+        "ほしい",
+        "いい",
+        "よい",
+        "ある",
+        "いる",
+        "する",
+        "なる",
+        "おる",
+        "どない",
+        "なんで",
+        "何で",
+        "どうして",
+        "どうやって",
+        "やり方",
+        "遣り方",
+        "仕方",
+        "方法",
+        "手順",
+        "場合",
+        "行く",
+        "来る",
+        "出来る",
+        "できる",
+        "さん",
+        "ください",
+        "もらう",
+        "くれる",
+        "わかる",
+        "しまう",
+        "みる",
+        "ちゃう",
+    }
+)
+
+
+def kana_fold(text: str) -> str:
+    """Reading-level folding: hiragana, no small kana, no long vowels, no punctuation."""
+    text = to_hiragana(text).translate(_SMALL_TO_LARGE).replace("ー", "")
+    return _NON_WORD_RE.sub("", text)
+
+
+def is_kana(text: str) -> bool:
+    return bool(_KANA_RE.match(text))
+
+
+def char_ngrams(text: str, n: int = 2) -> list[str]:
+    """Character n-grams; a text shorter than n gives itself (so one-kanji words still count)."""
+    if not text:
+        return []
+    if len(text) <= n:
+        return [text]
+    return [text[i : i + n] for i in range(len(text) - n + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the engine needs of one text."""
+
+    folded: str  # fold(): for fuzzy comparison and display-free matching
+    terms: tuple[str, ...]  # content words: normalised, hiragana-folded, synonyms mapped
+    reading: str  # kana_fold() of the reading of the whole text
+
+
+@lru_cache(maxsize=1)
+def _sudachi_dictionary() -> Any:
+    from sudachipy import Dictionary
+
+    # The core dictionary ships inside the sudachidict-core wheel: nothing is downloaded.
+    return Dictionary(dict="core")
+
+
+class TextNormalizer:
+    """Analyses FAQ text and questions the same way. Build once and share (thread-unsafe)."""
+
+    def __init__(self, synonyms: SynonymTable | None = None) -> None:
+        from sudachipy import SplitMode
+
+        self._split_c = SplitMode.C
+        self._split_a = SplitMode.A
+        self._tokenizer = _sudachi_dictionary().create(SplitMode.C)
+        self.synonyms = synonyms if synonyms is not None else SynonymTable.default()
+        # Normalised forms repeat endlessly across texts; remember what each one became.
+        self._term_cache: dict[str, str | None] = {}
+
+    @classmethod
+    def with_synonym_files(cls, paths: Iterable[Path]) -> TextNormalizer:
+        return cls(SynonymTable.default().extended_from_files(paths))
+
+    def analyze(self, text: str) -> Analysis:
+        folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]
+        if not folded:
+            return Analysis(folded="", terms=(), reading="")
+        rewritten = self.synonyms.rewrite(folded)
+        terms: list[str] = []
+        readings: list[str] = []
+        for morpheme in self._tokenize(rewritten):
+            surface = morpheme.surface()
+            pos = morpheme.part_of_speech()[0]
+            readings.append(surface if is_kana(surface) else morpheme.reading_form())
+            if pos in DROPPED_POS:
+                continue
+            term = self._term(morpheme.normalized_form())
+            if term is None:
+                continue
+            terms.append(term)
+            # Compounds (暗証番号) also count by their parts (暗証, 番号), so that a question
+            # with only a part still meets them.
+            if len(surface) < 3 or is_kana(surface):
+                continue
+            parts = morpheme.split(self._split_a)
+            if len(parts) > 1:
+                for part in parts:
+                    if part.part_of_speech()[0] in DROPPED_POS:
+                        continue
+                    sub = self._term(part.normalized_form())
+                    if sub is not None and sub != term:
+                        terms.append(sub)
+        return Analysis(folded=folded, terms=tuple(terms), reading=kana_fold("".join(readings)))
+
+    def _tokenize(self, text: str) -> list[Any]:
+        try:
+            return list(self._tokenizer.tokenize(text))
+        except Exception:  # Sudachi refuses some inputs (e.g. over its byte limit)
+            return list(self._tokenizer.tokenize(text[:200]))
+
+    def _term(self, normalized_form: str) -> str | None:
+        try:
+            return self._term_cache[normalized_form]
+        except KeyError:
+            pass
+        if len(self._term_cache) > 200_000:
+            self._term_cache.clear()
+        term = self._compute_term(normalized_form)
+        self._term_cache[normalized_form] = term
+        return term
+
+    def _compute_term(self, normalized_form: str) -> str | None:
+        form = to_hiragana(fold(normalized_form))
+        if not form or form in FRAME_TERMS or not _WORD_CHAR_RE.search(form):
+            return None
+        form = self.synonyms.canonical_term(form)
+        if form in FRAME_TERMS:
+            return None
+        # One hiragana character alone is almost always a mis-split fragment, not a topic.
+        if len(form) == 1 and is_kana(form):
+            return None
+        return sys.intern(form)

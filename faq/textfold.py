@@ -1,0 +1,32 @@
+"""Character-level folding shared by the normaliser and the synonym table."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CONTROL_RE = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\ufeff]"
+)
+# Dashes and bars people type for the long vowel mark: ‐ ‑ ‒ – — ― − ー ｰ
+_LONG_VOWEL_RE = re.compile(r"[\u2010-\u2015\u2212\u30fc\uff70]")
+_SPACE_RE = re.compile(r"\s+")
+_KATAKANA_TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+_HIRAGANA_TO_KATAKANA = {code: code + 0x60 for code in range(0x3041, 0x3097)}
+
+
+def fold(text: str) -> str:
+    """NFKC, lower case, one long-vowel mark, single spaces, no control characters."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL_RE.sub(" ", text)
+    text = _LONG_VOWEL_RE.sub("ー", text)
+    text = _SPACE_RE.sub(" ", text)
+    return text.strip().lower()
+
+
+def to_hiragana(text: str) -> str:
+    return text.translate(_KATAKANA_TO_HIRAGANA)
+
+
+def to_katakana(text: str) -> str:
+    return text.translate(_HIRAGANA_TO_KATAKANA)

@@ -1,0 +1,92 @@
+"""Application assembly: everything `madoguchi run` and the CLI need, built by factories.
+
+`AppContext` holds the per-process objects (settings, database engine, session factory, FAQ
+engine). Nothing here is module-level state: each command or test builds its own context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from faq.engine import FaqEngine
+from faq.seed import seed_curated_faq
+from faq.service import create_engine_from_settings, load_engine
+from madoguchi.db import create_engine, create_session_factory, session_scope, upgrade_database
+from madoguchi.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    db_engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    faq_engine: FaqEngine
+
+    async def reload_faq(self) -> int:
+        async with self.session_factory() as session:
+            return await load_engine(session, self.faq_engine)
+
+
+@asynccontextmanager
+async def open_app(settings: Settings, *, seed: bool = True) -> AsyncIterator[AppContext]:
+    """Migrate the database, seed the curated FAQ on first start, build the FAQ index."""
+    await upgrade_database(settings.database_url)
+    db_engine = create_engine(settings.database_url)
+    try:
+        session_factory = create_session_factory(db_engine)
+        if seed:
+            async with session_scope(session_factory) as session:
+                seeded = await seed_curated_faq(session)
+            if seeded:
+                log.info("curated FAQ loaded into the empty database: %d entries", seeded)
+        context = AppContext(
+            settings=settings,
+            db_engine=db_engine,
+            session_factory=session_factory,
+            faq_engine=create_engine_from_settings(settings),
+        )
+        count = await context.reload_faq()
+        log.info("FAQ index built: %d published entries", count)
+        yield context
+    finally:
+        await db_engine.dispose()
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """`madoguchi run`: the web server (and, with later issues, bot and scheduler) until stopped."""
+    from madoguchi.web import start_web_server
+
+    stop_event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop_event.set)
+
+    async with open_app(settings) as context:
+        runner, url = await start_web_server(context)
+        try:
+            print(f"madoguchi が起動しました / madoguchi is running: {url}", flush=True)
+            print(f"  FAQ: {len(context.faq_engine)} 件を検索できます", flush=True)
+            if settings.demo_mode:
+                print(f"  体験用チャット（デモ）/ demo chat: {url}", flush=True)
+            else:
+                print(
+                    "  BOT_TOKEN is set, but the Telegram bot is not part of this version yet"
+                    " (see README, Roadmap).",
+                    flush=True,
+                )
+            print("  止めるには Ctrl+C / stop with Ctrl+C", flush=True)
+            await stop_event.wait()
+        finally:
+            await runner.cleanup()
+            print("madoguchi を停止しました / stopped", flush=True)
