@@ -60,7 +60,7 @@ class RankingParameters:
         )
     )
     channel_weight: dict[str, float] = field(
-        default_factory=lambda: {"words": 0.45, "reading": 0.2, "surface": 0.1}
+        default_factory=lambda: {"words": 0.4, "reading": 0.3, "surface": 0.05}
     )
     fuzzy_weight: float = 0.25
     rerank_depth: int = 40
@@ -70,9 +70,9 @@ class RankingParameters:
 class MatchThresholds:
     """Where answered, suggested and fallback begin (combined scores are 0..1)."""
 
-    answer: float = 0.62
+    answer: float = 0.60
     margin: float = 0.06
-    suggest: float = 0.36
+    suggest: float = 0.38
     max_candidates: int = 5
 
     def decide(self, scores: list[float]) -> str:
@@ -115,6 +115,11 @@ class _Channel:
             if self.doc_freq[term] <= 0:
                 del self.doc_freq[term]
 
+    def idf(self, term: str, live_docs: int) -> float:
+        df = self.doc_freq.get(term, 0)
+        n = max(live_docs, 1)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
     def score(self, query_terms: Iterable[str], live_docs: int, size: int) -> FloatArray:
         """IDF-weighted coverage of the query's terms by each slot, in [0, 1)."""
         scores = np.zeros(size, dtype=np.float32)
@@ -135,18 +140,26 @@ class _Channel:
         return scores
 
 
+@dataclass(frozen=True, slots=True)
+class _Phrasing:
+    """One way the entry's question is asked (the question itself or an alternative)."""
+
+    reading: str
+    terms: frozenset[str]
+
+
 @dataclass(slots=True)
 class _IndexedEntry:
     document: FaqDocument
     slot: int
-    phrasings: tuple[tuple[str, str], ...]  # (reading, terms joined) of question and alternatives
+    phrasings: tuple[_Phrasing, ...]
 
 
 @dataclass(slots=True)
 class _Analysed:
     document: FaqDocument
     fields: dict[str, dict[str, list[str]]]  # channel → field → terms
-    phrasings: tuple[tuple[str, str], ...]
+    phrasings: tuple[_Phrasing, ...]
 
 
 class FaqEngine:
@@ -192,12 +205,20 @@ class FaqEngine:
         return indexed.document if indexed else None
 
     def rebuild(self, documents: Iterable[FaqDocument]) -> None:
-        """Replace the whole index (start-up, bulk import)."""
+        """Replace the whole index (start-up, bulk import).
+
+        The input is checked before the old index is dropped, so a bad call leaves the
+        engine answering as before.
+        """
+        documents = list(documents)
+        seen: set[str] = set()
+        for document in documents:
+            if document.id in seen:
+                raise ValueError(f"duplicate FAQ id: {document.id}")
+            seen.add(document.id)
         self._reset()
         pending: list[_Analysed] = []
         for document in documents:
-            if document.id in self._entries or any(p.document.id == document.id for p in pending):
-                raise ValueError(f"duplicate FAQ id: {document.id}")
             item = self._analyse(document)
             if len(pending) < self.LENGTH_SAMPLE:
                 pending.append(item)
@@ -276,7 +297,9 @@ class FaqEngine:
             for channel in self.CHANNELS
         }
         phrasings = tuple(
-            (a.reading, " ".join(a.terms)) for a in (question, *alternatives) if a.folded
+            _Phrasing(reading=a.reading, terms=frozenset(a.terms))
+            for a in (question, *alternatives)
+            if a.folded
         )
         return _Analysed(document=doc, fields=fields, phrasings=phrasings)
 
@@ -323,20 +346,30 @@ class FaqEngine:
             scores = self._channels[name].score(terms, live, size)
             channel_scores[name] = scores
             combined += np.float32(params.channel_weight[name]) * scores
-        combined *= np.frombuffer(self._alive, dtype=np.uint8)
+        # Slots of replaced or removed entries must not take a candidate's place.
+        combined[np.frombuffer(self._alive, dtype=np.uint8) == 0] = -1.0
 
         depth = min(params.rerank_depth, live)
         if depth <= 0:
             return []
         top_slots = np.argpartition(-combined, depth - 1)[:depth]
-        query_terms = " ".join(analysis.terms)
+        words = self._channels["words"]
+        query_terms = frozenset(analysis.terms)
+        idf = {term: words.idf(term, live) for term in query_terms}
         candidates: list[Candidate] = []
         for slot in top_slots.tolist():
             entry_id = self._slot_ids[slot]
             if entry_id is None:
                 continue
             indexed = self._entries[entry_id]
-            similarity = self._fuzzy(analysis.reading, query_terms, indexed.phrasings)
+            similarity = self._nearest_phrasing(
+                reading=analysis.reading,
+                terms=query_terms,
+                idf=idf,
+                phrasings=indexed.phrasings,
+                words=words,
+                live=live,
+            )
             score = float(combined[slot]) + params.fuzzy_weight * similarity
             candidates.append(
                 Candidate(
@@ -349,14 +382,33 @@ class FaqEngine:
         return candidates[:limit]
 
     @staticmethod
-    def _fuzzy(reading: str, terms: str, phrasings: tuple[tuple[str, str], ...]) -> float:
-        """How close the question is to the nearest phrasing of the entry, 0..1."""
+    def _nearest_phrasing(
+        *,
+        reading: str,
+        terms: frozenset[str],
+        idf: dict[str, float],
+        phrasings: tuple[_Phrasing, ...],
+        words: _Channel,
+        live: int,
+    ) -> float:
+        """How close the question is to the nearest phrasing of the entry, 0..1.
+
+        The larger of two views: rapidfuzz's ratio of the kana readings (typos, missing small
+        kana) and the IDF-weighted Dice overlap of the content words (same words, any order,
+        rare words counting most).
+        """
+        query_mass = sum(idf.values())
         best = 0.0
-        for phrasing_reading, phrasing_terms in phrasings:
-            by_reading = fuzz.ratio(reading, phrasing_reading) if reading else 0.0
-            by_terms = fuzz.token_sort_ratio(terms, phrasing_terms) if terms else 0.0
-            best = max(best, by_reading, by_terms)
-        return best / 100.0
+        for phrasing in phrasings:
+            by_reading = fuzz.ratio(reading, phrasing.reading) / 100.0 if reading else 0.0
+            by_words = 0.0
+            if terms and phrasing.terms:
+                shared = sum(idf[t] for t in terms & phrasing.terms)
+                if shared:
+                    mass = query_mass + sum(words.idf(t, live) for t in phrasing.terms - terms)
+                    by_words = 2 * shared / (mass + shared)
+            best = max(best, by_reading, by_words)
+        return best
 
     def match(self, query: str) -> MatchResult:
         """Rank the query and decide: answered, suggested or fallback."""

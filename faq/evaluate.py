@@ -82,12 +82,15 @@ def read_queries(path: Path) -> list[LabelledQuery]:
                 continue
             try:
                 raw = json.loads(line)
+                relevant = raw.get("relevant_ids") or []
+                if not isinstance(raw["query"], str) or not isinstance(relevant, list):
+                    raise TypeError("query must be a string and relevant_ids a list")
                 query = LabelledQuery(
-                    query=str(raw["query"]),
-                    relevant_ids=frozenset(str(i) for i in raw.get("relevant_ids") or []),
+                    query=raw["query"],
+                    relevant_ids=frozenset(str(i) for i in relevant),
                     expect_fallback=raw.get("expect") == "fallback",
                 )
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
                 raise ValueError(f"{path}:{number}: not a query line ({error})") from error
             queries.append(query)
     return queries

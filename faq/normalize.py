@@ -34,13 +34,17 @@ MAX_ANALYZED_CHARS = 1000
 _SMALL_TO_LARGE = str.maketrans("ぁぃぅぇぉっゃゅょゎゕゖ", "あいうえおつやゆよわかけ")
 _KANA_RE = re.compile(r"^[\u3041-\u309f\u30a0-\u30ffー]+$")
 _WORD_CHAR_RE = re.compile(r"[\w\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-_NON_WORD_RE = re.compile(r"[^\w\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]+|_")
+# Everything but letters, digits, kana and kanji; the kana block's punctuation (・ ゠) too.
+_NON_WORD_RE = re.compile(r"[^\w\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]+|[_\u30fb\u30a0]")
 
 # Parts of speech that carry no topic: particles, auxiliaries, punctuation, interjections,
 # pronouns (これ, どこ, いつ), prefixes (お, ご) and conjunctions.
 DROPPED_POS = frozenset(
     {"助詞", "助動詞", "補助記号", "空白", "記号", "感動詞", "代名詞", "接頭辞", "接続詞"}
 )
+
+# Parts of speech with no sound: spaces, punctuation, symbols.
+SILENT_POS = frozenset({"補助記号", "空白", "記号"})
 
 # Normalised forms that only frame a question or a request ("教えてください", "どうすればいい",
 # "わからん", "〜したいんやけど"). They appear in every FAQ question, so they would only add noise.
@@ -139,6 +143,12 @@ FRAME_TERMS = frozenset(
         "しまう",
         "みる",
         "ちゃう",
+        # 〜について, 〜に関して, 〜のこと
+        "つく",
+        "付く",
+        "関する",
+        "こと",
+        "もの",
     }
 )
 
@@ -187,7 +197,10 @@ class TextNormalizer:
 
         self._split_c = SplitMode.C
         self._split_a = SplitMode.A
-        self._tokenizer = _sudachi_dictionary().create(SplitMode.C)
+        dictionary = _sudachi_dictionary()
+        # SudachiPy 0.7 renamed create() to tokenizer(); 0.6 only has create().
+        make_tokenizer = getattr(dictionary, "tokenizer", None) or dictionary.create
+        self._tokenizer = make_tokenizer(SplitMode.C)
         self.synonyms = synonyms if synonyms is not None else SynonymTable.default()
         # Normalised forms repeat endlessly across texts; remember what each one became.
         self._term_cache: dict[str, str | None] = {}
@@ -200,12 +213,21 @@ class TextNormalizer:
         folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]
         if not folded:
             return Analysis(folded="", terms=(), reading="")
-        rewritten = self.synonyms.rewrite(folded)
         terms: list[str] = []
         readings: list[str] = []
-        for morpheme in self._tokenize(rewritten):
+        for segment, canonical in self.synonyms.segments(folded):
+            if canonical is None:
+                self._analyze_free_text(segment, terms, readings)
+            else:
+                self._analyze_known_word(segment, canonical, terms, readings)
+        return Analysis(folded=folded, terms=tuple(terms), reading=kana_fold("".join(readings)))
+
+    def _analyze_free_text(self, text: str, terms: list[str], readings: list[str]) -> None:
+        for morpheme in self._tokenize(text):
             surface = morpheme.surface()
             pos = morpheme.part_of_speech()[0]
+            if pos in SILENT_POS:
+                continue  # Sudachi reads spaces and brackets as キゴウ: no reading for them
             readings.append(surface if is_kana(surface) else morpheme.reading_form())
             if pos in DROPPED_POS:
                 continue
@@ -225,7 +247,39 @@ class TextNormalizer:
                     sub = self._term(part.normalized_form())
                     if sub is not None and sub != term:
                         terms.append(sub)
-        return Analysis(folded=folded, terms=tuple(terms), reading=kana_fold("".join(readings)))
+
+    def _analyze_known_word(
+        self, text: str, canonical: str, terms: list[str], readings: list[str]
+    ) -> None:
+        """A word of the synonym table (already canonical): one term, plus its own parts.
+
+        Sudachi may split such a word (マイナ + ポータル); its parts must not be mapped as
+        synonyms on their own, or マイナポータル would count as マイナンバーカード.
+        """
+        term = sys.intern(to_hiragana(canonical))
+        terms.append(term)
+        for morpheme in self._tokenize(text):
+            pos = morpheme.part_of_speech()[0]
+            if pos in SILENT_POS:
+                continue
+            surface = morpheme.surface()
+            readings.append(surface if is_kana(surface) else morpheme.reading_form())
+            if pos in DROPPED_POS:
+                continue
+            surface = morpheme.surface()
+            pieces = [morpheme]
+            if len(surface) >= 3 and not is_kana(surface):
+                pieces.extend(morpheme.split(self._split_a))
+            for piece in pieces:
+                part = to_hiragana(fold(piece.normalized_form()))
+                if (
+                    part != term
+                    and part not in terms
+                    and part not in FRAME_TERMS
+                    and self.synonyms.canonical_term(part) == part
+                    and not (len(part) == 1 and is_kana(part))
+                ):
+                    terms.append(sys.intern(part))
 
     def _tokenize(self, text: str) -> list[Any]:
         try:

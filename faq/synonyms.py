@@ -85,6 +85,22 @@ class SynonymTable:
             return folded_text
         return self._pattern.sub(lambda m: self._surface_map[m.group(0)], folded_text)
 
+    def segments(self, folded_text: str) -> list[tuple[str, str | None]]:
+        """The text cut at every known form: (text, canonical form, or None for free text)."""
+        if self._pattern is None:
+            return [(folded_text, None)]
+        pieces: list[tuple[str, str | None]] = []
+        position = 0
+        for match in self._pattern.finditer(folded_text):
+            if match.start() > position:
+                pieces.append((folded_text[position : match.start()], None))
+            canonical = self._surface_map[match.group(0)]
+            pieces.append((canonical, canonical))
+            position = match.end()
+        if position < len(folded_text):
+            pieces.append((folded_text[position:], None))
+        return pieces
+
     def canonical_term(self, term: str) -> str:
         """Map one normalised (hiragana-folded) term to its canonical form."""
         return self._term_map.get(term, term)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_CONTROL_RE = re.compile(
-    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\ufeff]"
-)
+# Control characters and line/paragraph separators separate words: they become spaces.
+_CONTROL_RE = re.compile(r"[\u0000-\u001f\u007f-\u009f\u2028\u2029]")
+# Invisible characters (zero-width, joiners, direction marks, BOM) are not separators at all:
+# 暗証\u200b番号 is still 暗証番号.
+_INVISIBLE_RE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 # Dashes and bars people type for the long vowel mark: ‐ ‑ ‒ – — ― − ー ｰ
 _LONG_VOWEL_RE = re.compile(r"[\u2010-\u2015\u2212\u30fc\uff70]")
 _SPACE_RE = re.compile(r"\s+")
@@ -18,6 +20,7 @@ _HIRAGANA_TO_KATAKANA = {code: code + 0x60 for code in range(0x3041, 0x3097)}
 def fold(text: str) -> str:
     """NFKC, lower case, one long-vowel mark, single spaces, no control characters."""
     text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE_RE.sub("", text)
     text = _CONTROL_RE.sub(" ", text)
     text = _LONG_VOWEL_RE.sub("ー", text)
     text = _SPACE_RE.sub(" ", text)

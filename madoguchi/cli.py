@@ -215,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(settings, args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

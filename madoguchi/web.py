@@ -39,7 +39,7 @@ PAGE = """<!doctype html>
 <body>
 <h1>窓口 — ご質問にお答えします</h1>
 <p>マイナンバーカード、マイナポータル、オンライン手続、スマホの使い方について質問を入力してください。</p>
-<form method="get" action="/">
+<form method="post" action="/">
  <input type="text" name="q" value="{question}" maxlength="{max_chars}" aria-label="質問" autofocus>
  <button type="submit">質問する</button>
 </form>
@@ -80,7 +80,15 @@ def _result_html(context: AppContext, question: str) -> str:
 
 async def index(request: web.Request) -> web.Response:
     context = request.app[CONTEXT_KEY]
-    question = request.query.get("q", "")[:MAX_QUESTION_CHARS]
+    # The form posts, since a long Japanese question does not fit in a URL (aiohttp refuses
+    # request lines over 8 KB); the 「もしかして」 links use ?q=.
+    if request.method == "POST":
+        form = await request.post()
+        raw = form.get("q", "")
+        question = raw if isinstance(raw, str) else ""
+    else:
+        question = request.query.get("q", "")
+    question = question[:MAX_QUESTION_CHARS]
     town = context.settings.town
     page = PAGE.format(
         town=html.escape(town.town_name),
@@ -103,6 +111,7 @@ def create_web_app(context: AppContext) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[CONTEXT_KEY] = context
     app.router.add_get("/", index)
+    app.router.add_post("/", index)
     app.router.add_get("/healthz", healthz)
     return app
 
