@@ -78,7 +78,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             print(f"madoguchi が起動しました / madoguchi is running: {url}", flush=True)
             print(f"  FAQ: {len(context.faq_engine)} 件を検索できます", flush=True)
             if settings.demo_mode:
-                print(f"  体験用チャット（デモ）/ demo chat: {url}", flush=True)
+                print(f"  質問ページ / question page: {url}", flush=True)
             else:
                 print(
                     "  BOT_TOKEN is set, but the Telegram bot is not part of this version yet"
