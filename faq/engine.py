@@ -23,6 +23,7 @@ one event loop (its methods are synchronous and fast).
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -38,6 +39,12 @@ from faq.types import Candidate, FaqDocument, MatchResult
 FloatArray = npt.NDArray[np.float32]
 
 FIELDS = ("question", "alternatives", "keywords", "answer")
+# Short kana strings match grammar by accident (いない is 以内 and "is not"; どうい is 同意 and
+# part of どういう): a reading must be this long, unless it is a whole run of kana by itself.
+MIN_READING_LENGTH = 4
+MIN_WHOLE_RUN_LENGTH = 3
+# Hiragana runs only: katakana is mostly loanwords, which Sudachi already knows.
+_KANA_RUN_RE = re.compile(r"[\u3041-\u3096ー]{3,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,7 @@ class _Analysed:
     document: FaqDocument
     fields: dict[str, dict[str, list[str]]]  # channel → field → terms
     phrasings: tuple[_Phrasing, ...]
+    term_readings: frozenset[tuple[str, str]]
 
 
 class FaqEngine:
@@ -185,6 +193,10 @@ class FaqEngine:
         self._entries: dict[str, _IndexedEntry] = {}
         self._slot_ids: list[str | None] = []
         self._alive = bytearray()
+        # Reading (kana) → the FAQ's words with that reading, for questions typed in kana.
+        # Never pruned on removal: a word no entry has any more simply has no postings.
+        self._reading_terms: dict[str, set[str]] = {}
+        self._longest_reading = 0
         # Average field lengths for BM25 length normalisation, fixed at rebuild time (from a
         # sample, so a large FAQ never has to be held analysed in memory all at once).
         self._average_length: dict[str, dict[str, float]] = {
@@ -301,7 +313,15 @@ class FaqEngine:
             for a in (question, *alternatives)
             if a.folded
         )
-        return _Analysed(document=doc, fields=fields, phrasings=phrasings)
+        term_readings = frozenset(
+            pair
+            for a in (question, *alternatives, *keywords, answer)
+            for pair in a.term_readings
+            if len(pair[1]) >= MIN_WHOLE_RUN_LENGTH and len(pair[0]) >= 2
+        )
+        return _Analysed(
+            document=doc, fields=fields, phrasings=phrasings, term_readings=term_readings
+        )
 
     def _insert(self, item: _Analysed) -> None:
         slot = len(self._slot_ids)
@@ -322,6 +342,9 @@ class FaqEngine:
         self._entries[item.document.id] = _IndexedEntry(
             document=item.document, slot=slot, phrasings=item.phrasings
         )
+        for term, reading in item.term_readings:
+            self._reading_terms.setdefault(reading, set()).add(term)
+            self._longest_reading = max(self._longest_reading, len(reading))
 
     # -- matching -----------------------------------------------------------------------
 
@@ -333,8 +356,10 @@ class FaqEngine:
         size = len(self._slot_ids)
         live = len(self._entries)
         params = self.parameters
+        words = self._channels["words"]
+        query_words = analysis.terms + self._words_in_kana(analysis.folded, analysis.terms)
         query_channels = {
-            "words": analysis.terms,
+            "words": query_words,
             "reading": tuple(char_ngrams(analysis.reading)),
             "surface": tuple(char_ngrams(kana_fold(analysis.folded))),
         }
@@ -353,8 +378,7 @@ class FaqEngine:
         if depth <= 0:
             return []
         top_slots = np.argpartition(-combined, depth - 1)[:depth]
-        words = self._channels["words"]
-        query_terms = frozenset(analysis.terms)
+        query_terms = frozenset(query_words)
         idf = {term: words.idf(term, live) for term in query_terms}
         candidates: list[Candidate] = []
         for slot in top_slots.tolist():
@@ -380,6 +404,37 @@ class FaqEngine:
             )
         candidates.sort(key=lambda c: (-c.score, c.faq_id))
         return candidates[:limit]
+
+    def _words_in_kana(self, folded: str, known: tuple[str, ...]) -> tuple[str, ...]:
+        """FAQ words whose reading appears in the kana parts of the question.
+
+        Sudachi cannot split text typed all in kana reliably (あんしょうばんごうわすれた), but
+        the FAQ's own vocabulary, looked up by reading, finds 暗証番号 and 忘れる in it.
+        Longest match first at each position; words absent from the index are skipped.
+        """
+        found: list[str] = []
+        words = self._channels["words"]
+        for run in _KANA_RUN_RE.findall(folded):
+            reading = kana_fold(run)
+            whole = self._reading_terms.get(reading)
+            if whole:
+                found.extend(t for t in whole if t not in known and words.doc_freq.get(t))
+                continue
+            position = 0
+            while position <= len(reading) - MIN_READING_LENGTH:
+                longest = min(self._longest_reading, len(reading) - position)
+                for length in range(longest, MIN_READING_LENGTH - 1, -1):
+                    terms = self._reading_terms.get(reading[position : position + length])
+                    if terms:
+                        found.extend(
+                            t
+                            for t in terms
+                            if t not in known and t not in found and words.doc_freq.get(t)
+                        )
+                        position += length - 1
+                        break
+                position += 1
+        return tuple(found)
 
     @staticmethod
     def _nearest_phrasing(

@@ -149,8 +149,42 @@ FRAME_TERMS = frozenset(
         "関する",
         "こと",
         "もの",
+        "構う",
+        "へん",
     }
 )
+
+
+# Kansai/Harima forms that Sudachi (trained on standard Japanese) misreads, rewritten to the
+# standard forms before analysis. Each rule is a grammatical pattern, not a phrase:
+# 忘れてしもた → 忘れてしまった (otherwise もた is read as 持つ), とれへん → とれない,
+# 入っとる → 入っている, ほしいねん → ほしい, なんぼ → いくら.
+DIALECT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"(て|で)(しも|も)う?た", r"\1しまった"),
+        (r"(し|ちゃ|じゃ)も(う)?た", r"\1まった"),
+        (r"でけへん|でけん(?=[。、？！?!\s]|$)", "できない"),
+        (r"(せえ|せー|しい|しー)(へん|ひん)", "しない"),
+        (r"(こえ|こー|けえ|けー)(へん|ひん)", "こない"),
+        (r"かまへん|かまわへん", "かまわない"),
+        (r"(?<=[れけらかまさたなわがばえべめてせ])へん", "ない"),
+        (r"(?<=[っい])とる", "ている"),
+        (r"(?<=[ん])どる", "でいる"),
+        (r"(?<=[っい])とった", "ていた"),
+        (r"ねん(?=[。、？！?!\sな]|$)", ""),
+        (r"なんぼ", "いくら"),
+        (r"(?<![一-龥])(はよ|早よ)(?=[う]?[^う])", "早く"),
+        (r"ほんま", "本当"),
+        (r"(?<=[いきしちにみりぎじびぴ])たない", "たくない"),
+    )
+)
+
+
+def standardize_dialect(text: str) -> str:
+    for pattern, replacement in DIALECT_RULES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def kana_fold(text: str) -> str:
@@ -179,6 +213,9 @@ class Analysis:
     folded: str  # fold(): for fuzzy comparison and display-free matching
     terms: tuple[str, ...]  # content words: normalised, hiragana-folded, synonyms mapped
     reading: str  # kana_fold() of the reading of the whole text
+    # (term, kana_fold(reading)) of words not written in kana: lets the engine recognise
+    # 暗証番号 in a question typed as あんしょうばんごう.
+    term_readings: tuple[tuple[str, str], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -215,14 +252,26 @@ class TextNormalizer:
             return Analysis(folded="", terms=(), reading="")
         terms: list[str] = []
         readings: list[str] = []
-        for segment, canonical in self.synonyms.segments(folded):
+        term_readings: list[tuple[str, str]] = []
+        for segment, canonical in self.synonyms.segments(standardize_dialect(folded)):
             if canonical is None:
-                self._analyze_free_text(segment, terms, readings)
+                self._analyze_free_text(segment, terms, readings, term_readings)
             else:
-                self._analyze_known_word(segment, canonical, terms, readings)
-        return Analysis(folded=folded, terms=tuple(terms), reading=kana_fold("".join(readings)))
+                self._analyze_known_word(segment, canonical, terms, readings, term_readings)
+        return Analysis(
+            folded=folded,
+            terms=tuple(terms),
+            reading=kana_fold("".join(readings)),
+            term_readings=tuple(term_readings),
+        )
 
-    def _analyze_free_text(self, text: str, terms: list[str], readings: list[str]) -> None:
+    def _analyze_free_text(
+        self,
+        text: str,
+        terms: list[str],
+        readings: list[str],
+        term_readings: list[tuple[str, str]],
+    ) -> None:
         for morpheme in self._tokenize(text):
             surface = morpheme.surface()
             pos = morpheme.part_of_speech()[0]
@@ -235,6 +284,9 @@ class TextNormalizer:
             if term is None:
                 continue
             terms.append(term)
+            # Nouns only: their reading does not change with conjugation (入っ reads はいっ).
+            if pos == "名詞" and not is_kana(surface):
+                term_readings.append((term, kana_fold(morpheme.reading_form())))
             # Compounds (暗証番号) also count by their parts (暗証, 番号), so that a question
             # with only a part still meets them.
             if len(surface) < 3 or is_kana(surface):
@@ -247,9 +299,16 @@ class TextNormalizer:
                     sub = self._term(part.normalized_form())
                     if sub is not None and sub != term:
                         terms.append(sub)
+                        if part.part_of_speech()[0] == "名詞":
+                            term_readings.append((sub, kana_fold(part.reading_form())))
 
     def _analyze_known_word(
-        self, text: str, canonical: str, terms: list[str], readings: list[str]
+        self,
+        text: str,
+        canonical: str,
+        terms: list[str],
+        readings: list[str],
+        term_readings: list[tuple[str, str]],
     ) -> None:
         """A word of the synonym table (already canonical): one term, plus its own parts.
 
@@ -258,6 +317,7 @@ class TextNormalizer:
         """
         term = sys.intern(to_hiragana(canonical))
         terms.append(term)
+        first_reading = len(readings)
         for morpheme in self._tokenize(text):
             pos = morpheme.part_of_speech()[0]
             if pos in SILENT_POS:
@@ -280,6 +340,10 @@ class TextNormalizer:
                     and not (len(part) == 1 and is_kana(part))
                 ):
                     terms.append(sys.intern(part))
+                    if piece.part_of_speech()[0] == "名詞" and not is_kana(piece.surface()):
+                        term_readings.append((part, kana_fold(piece.reading_form())))
+        if not is_kana(text):
+            term_readings.append((term, kana_fold("".join(readings[first_reading:]))))
 
     def _tokenize(self, text: str) -> list[Any]:
         try:

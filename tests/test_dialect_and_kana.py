@@ -1,0 +1,115 @@
+"""Kansai/Harima forms and questions typed all in hiragana."""
+
+from __future__ import annotations
+
+import pytest
+
+from faq.engine import FaqEngine, MatchThresholds
+from faq.normalize import TextNormalizer, standardize_dialect
+from faq.types import FaqDocument
+
+
+@pytest.mark.parametrize(
+    ("dialect", "standard"),
+    [
+        ("忘れてしもた", "忘れてしまった"),
+        ("ロックしてもた", "ロックしてしまった"),
+        ("なくしてもうた", "なくしてしまった"),
+        ("とれへん", "とれない"),
+        ("わからへん", "わからない"),
+        ("でけへん", "できない"),
+        ("せえへん", "しない"),
+        ("動いとる", "動いている"),
+        ("持っとった", "持っていた"),
+        ("ほしいねん", "ほしい"),
+        ("なんぼ", "いくら"),
+        ("かまへん", "かまわない"),
+        ("使いたない", "使いたくない"),
+    ],
+)
+def test_dialect_forms_become_standard(dialect: str, standard: str) -> None:
+    assert standardize_dialect(dialect) == standard
+
+
+@pytest.mark.parametrize(
+    "text", ["大変です", "たいへんです", "へんな画面", "住民票とる", "ねんきん"]
+)
+def test_dialect_rules_leave_standard_words_alone(text: str) -> None:
+    assert standardize_dialect(text) == text
+
+
+def test_shimota_is_not_read_as_motsu() -> None:
+    # Without the rule Sudachi reads the もた of してもた as 持つ.
+    terms = TextNormalizer().analyze("暗証番号忘れてロックしてもた").terms
+    assert "持つ" not in terms
+    assert "忘れる" in terms
+
+
+@pytest.fixture(scope="module")
+def engine() -> FaqEngine:
+    engine = FaqEngine(thresholds=MatchThresholds(answer=0.6, margin=0.06, suggest=0.38))
+    engine.rebuild(
+        [
+            FaqDocument(
+                id="pin",
+                question="マイナンバーカードの暗証番号を忘れました",
+                answer="窓口で暗証番号を初期化して設定し直します。",
+            ),
+            FaqDocument(
+                id="account",
+                question="公金受取口座を登録したい",
+                answer="マイナポータルから登録できます。",
+            ),
+            FaqDocument(
+                id="cert",
+                question="電子証明書の有効期限が切れました",
+                answer="窓口で更新します。",
+            ),
+            FaqDocument(
+                id="within",
+                question="転入届は何日以内に出しますか",
+                answer="住み始めてから14日以内です。",
+            ),
+        ]
+    )
+    return engine
+
+
+def test_hiragana_question_finds_kanji_words_by_reading(engine: FaqEngine) -> None:
+    analysis = engine.normalizer.analyze("あんしょうばんごうわすれた")
+    assert "暗証番号" not in analysis.terms  # Sudachi alone cannot split it
+    assert "暗証番号" in engine._words_in_kana(analysis.folded, analysis.terms)
+    assert engine.rank("あんしょうばんごうわすれた")[0].faq_id == "pin"
+
+
+def test_hiragana_compound_found(engine: FaqEngine) -> None:
+    assert engine.rank("こうきんうけとりこうざ　とうろくしたい")[0].faq_id == "account"
+
+
+def test_short_grammar_kana_is_not_taken_for_a_word(engine: FaqEngine) -> None:
+    # いない (is not) reads like 以内: a 3-kana match inside a longer run is ignored.
+    analysis = engine.normalizer.analyze("カードを持っていないのですが")
+    assert "以内" not in engine._words_in_kana(analysis.folded, analysis.terms)
+
+
+def test_reading_of_a_whole_short_run_counts(engine: FaqEngine) -> None:
+    # A run of kana that is exactly a word's reading is that word.
+    analysis = engine.normalizer.analyze("以内　いない")
+    assert analysis.terms  # 以内 itself
+    found = engine._words_in_kana("いない", ())
+    assert found == ("以内",)
+
+
+def test_words_no_entry_has_any_more_are_not_added(engine: FaqEngine) -> None:
+    engine.remove("cert")
+    try:
+        found = engine._words_in_kana("でんししょうめいしょ", ())
+        assert "電子証明書" not in found
+    finally:
+        engine.upsert(
+            FaqDocument(
+                id="cert",
+                question="電子証明書の有効期限が切れました",
+                answer="窓口で更新します。",
+            )
+        )
