@@ -70,7 +70,7 @@ async def _published_versions(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(FaqEntryRow.id, FaqEntryRow.revision).where(FaqEntryRow.published.is_(True))
     )
-    return {entry_id: revision for entry_id, revision in rows.tuples()}
+    return dict(rows.tuples().all())
 
 
 def _document(row: FaqEntryRow) -> FaqDocument:
