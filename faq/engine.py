@@ -77,8 +77,8 @@ class RankingParameters:
 class MatchThresholds:
     """Where answered, suggested and fallback begin (combined scores are 0..1)."""
 
-    answer: float = 0.60
-    margin: float = 0.06
+    answer: float = 0.54
+    margin: float = 0.14
     suggest: float = 0.38
     max_candidates: int = 5
 

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/madoguchi.sqlite3"
@@ -78,12 +78,28 @@ class Settings(BaseSettings):
 
     # FAQ engine outcome thresholds (scores are 0..1). Chosen from the development set:
     # see README "FAQ engine" and `madoguchi faq evaluate`.
-    faq_answer_threshold: float = Field(default=0.60, ge=0.0, le=1.0)
-    faq_answer_margin: float = Field(default=0.06, ge=0.0, le=1.0)
+    faq_answer_threshold: float = Field(default=0.54, ge=0.0, le=1.0)
+    faq_answer_margin: float = Field(default=0.14, ge=0.0, le=1.0)
     faq_suggest_threshold: float = Field(default=0.38, ge=0.0, le=1.0)
     faq_max_candidates: int = Field(default=5, ge=1, le=20)
     # Extra synonym table (same format as faq/data/synonyms.tsv) that staff maintain.
     faq_synonyms_file: str | None = None
+
+    # Telegram webhook (issue 4). Unset webhook_url = long polling. The public base URL is
+    # joined with webhook_path; Telegram sends webhook_secret in a header with every request.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_path: str = "/telegram/webhook"
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and (
+            self.webhook_secret is None or not self.webhook_secret.get_secret_value()
+        ):
+            raise ValueError("MADOGUCHI_WEBHOOK_SECRET is required with MADOGUCHI_WEBHOOK_URL")
+        if not self.webhook_path.startswith("/"):
+            raise ValueError("MADOGUCHI_WEBHOOK_PATH must start with /")
+        return self
 
     @field_validator("timezone")
     @classmethod
