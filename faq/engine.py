@@ -77,8 +77,8 @@ class RankingParameters:
 class MatchThresholds:
     """Where answered, suggested and fallback begin (combined scores are 0..1)."""
 
-    answer: float = 0.54
-    margin: float = 0.14
+    answer: float = 0.56
+    margin: float = 0.12
     suggest: float = 0.38
     max_candidates: int = 5
 

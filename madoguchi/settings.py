@@ -78,8 +78,8 @@ class Settings(BaseSettings):
 
     # FAQ engine outcome thresholds (scores are 0..1). Chosen from the development set:
     # see README "FAQ engine" and `madoguchi faq evaluate`.
-    faq_answer_threshold: float = Field(default=0.54, ge=0.0, le=1.0)
-    faq_answer_margin: float = Field(default=0.14, ge=0.0, le=1.0)
+    faq_answer_threshold: float = Field(default=0.56, ge=0.0, le=1.0)
+    faq_answer_margin: float = Field(default=0.12, ge=0.0, le=1.0)
     faq_suggest_threshold: float = Field(default=0.38, ge=0.0, le=1.0)
     faq_max_candidates: int = Field(default=5, ge=1, le=20)
     # Extra synonym table (same format as faq/data/synonyms.tsv) that staff maintain.
