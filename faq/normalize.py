@@ -193,6 +193,11 @@ def kana_fold(text: str) -> str:
     return _NON_WORD_RE.sub("", text)
 
 
+# Words and their readings repeat endlessly across an FAQ: remember the short ones.
+_short_kana_fold = lru_cache(maxsize=65_536)(kana_fold)
+
+
+@lru_cache(maxsize=65_536)
 def is_kana(text: str) -> bool:
     return bool(_KANA_RE.match(text))
 
@@ -286,7 +291,7 @@ class TextNormalizer:
             terms.append(term)
             # Nouns only: their reading does not change with conjugation (入っ reads はいっ).
             if pos == "名詞" and not is_kana(surface):
-                term_readings.append((term, kana_fold(morpheme.reading_form())))
+                term_readings.append((term, _short_kana_fold(morpheme.reading_form())))
             # Compounds (暗証番号) also count by their parts (暗証, 番号), so that a question
             # with only a part still meets them.
             if len(surface) < 3 or is_kana(surface):
@@ -300,7 +305,7 @@ class TextNormalizer:
                     if sub is not None and sub != term:
                         terms.append(sub)
                         if part.part_of_speech()[0] == "名詞":
-                            term_readings.append((sub, kana_fold(part.reading_form())))
+                            term_readings.append((sub, _short_kana_fold(part.reading_form())))
 
     def _analyze_known_word(
         self,
@@ -341,7 +346,7 @@ class TextNormalizer:
                 ):
                     terms.append(sys.intern(part))
                     if piece.part_of_speech()[0] == "名詞" and not is_kana(piece.surface()):
-                        term_readings.append((part, kana_fold(piece.reading_form())))
+                        term_readings.append((part, _short_kana_fold(piece.reading_form())))
         if not is_kana(text):
             term_readings.append((term, kana_fold("".join(readings[first_reading:]))))
 
