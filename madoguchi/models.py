@@ -4,5 +4,7 @@ from __future__ import annotations
 
 
 def import_all_models() -> None:
+    import faq.inquiry_models  # noqa: F401
     import faq.models  # noqa: F401
     import madoguchi.meta  # noqa: F401
+    import madoguchi.residents  # noqa: F401

@@ -1,0 +1,65 @@
+"""Update middlewares: one database session per update, and the resident behind it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.exceptions import TelegramForbiddenError
+from aiogram.types import TelegramObject, Update, User
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from madoguchi.residents import clear_blocked, get_or_create_resident, mark_blocked
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """Opens one AsyncSession per update as `session`: committed when the update was handled,
+    rolled back when a handler raised."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.session_factory = session_factory
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.session_factory() as session:
+            data["session"] = session
+            try:
+                result = await handler(event, data)
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            return result
+
+
+class ResidentMiddleware(BaseMiddleware):
+    """Finds or creates the resident (by Telegram user id only) as `resident`.
+
+    A resident who writes again is no longer marked as having blocked the bot. When Telegram
+    answers 403 while a handler sends (the resident blocked the bot), the resident is marked,
+    nothing is retried, and what the handler stored (e.g. the question log) is kept.
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        session: AsyncSession | None = data.get("session")
+        if user is None or session is None or user.is_bot:
+            return await handler(event, data)
+        resident = await get_or_create_resident(session, user.id)
+        wrote_again = isinstance(event, Update) and (
+            event.message is not None or event.callback_query is not None
+        )
+        if resident.blocked_at is not None and wrote_again:
+            await clear_blocked(session, user.id)
+        data["resident"] = resident
+        try:
+            return await handler(event, data)
+        except TelegramForbiddenError:
+            await mark_blocked(session, user.id)
+            log.info("resident %d blocked the bot (403): marked, not retried", resident.id)
+            return None

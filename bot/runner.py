@@ -1,0 +1,108 @@
+"""BotRuntime: the bot and its dispatcher running inside `madoguchi run` (polling or webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot import messages
+from bot.factory import create_bot, create_dispatcher
+
+if TYPE_CHECKING:
+    from madoguchi.app import AppContext
+
+log = logging.getLogger(__name__)
+
+
+class BotRuntime:
+    def __init__(
+        self,
+        context: AppContext,
+        *,
+        token: str,
+        api_base: str | None = None,
+        bot: Bot | None = None,
+    ) -> None:
+        self.context = context
+        self.bot = bot or create_bot(token, api_base=api_base)
+        self.dispatcher = create_dispatcher(context)
+        self._polling: asyncio.Task[None] | None = None
+
+    async def _set_commands(self) -> None:
+        commands = [BotCommand(command=name, description=text) for name, text in messages.COMMANDS]
+        try:
+            await self.bot.set_my_commands(commands)
+        except TelegramAPIError as error:  # the bot works without its "/" menu
+            log.warning("setMyCommands failed: %s", type(error).__name__)
+
+    async def start_polling(self) -> None:
+        """Start long polling in a background task; return once polling has started."""
+        if self._polling is not None:
+            raise RuntimeError("polling is already running")
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        await self._set_commands()
+        started = asyncio.Event()
+
+        async def on_startup() -> None:
+            started.set()
+
+        self.dispatcher.startup.register(on_startup)
+        self._polling = asyncio.create_task(
+            self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False),
+            name="madoguchi-bot-polling",
+        )
+        waiter = asyncio.create_task(started.wait())
+        done, _pending = await asyncio.wait(
+            {self._polling, waiter}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if self._polling in done:
+            waiter.cancel()
+            task, self._polling = self._polling, None
+            task.result()  # raises what stopped polling
+            raise RuntimeError("polling stopped at once")
+
+    def webhook_url(self) -> str:
+        settings = self.context.settings
+        if not settings.webhook_url:
+            raise ValueError("MADOGUCHI_WEBHOOK_URL is not set")
+        return settings.webhook_url.rstrip("/") + settings.webhook_path
+
+    def setup_webhook(self, app: web.Application) -> None:
+        """Serve Telegram's webhook at settings.webhook_path on `app`.
+
+        Every request must carry the secret token (X-Telegram-Bot-Api-Secret-Token), or it is
+        refused with 401; on start-up the webhook is registered with Telegram.
+        """
+        settings = self.context.settings
+        if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+            raise ValueError("MADOGUCHI_WEBHOOK_SECRET is required for the webhook")
+        secret = settings.webhook_secret.get_secret_value()
+        SimpleRequestHandler(self.dispatcher, self.bot, secret_token=secret).register(
+            app, path=settings.webhook_path
+        )
+
+        async def on_startup(_app: web.Application) -> None:
+            await self._set_commands()
+            await self.bot.set_webhook(self.webhook_url(), secret_token=secret)
+
+        app.on_startup.append(on_startup)
+
+    async def stop(self) -> None:
+        """Stop polling (if running) and close the bot's HTTP session."""
+        task, self._polling = self._polling, None
+        if task is not None:
+            with contextlib.suppress(RuntimeError):
+                await self.dispatcher.stop_polling()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.bot.session.close()
