@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest eval bench venv clean
+.PHONY: run test lint typecheck pytest eval bench bench-bot browser venv clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,24 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/madoguchi faq bench
+
+bench-bot: $(STAMP)
+	$(BIN)/madoguchi bench bot
+
+# Debian's Chromium and the Japanese and emoji fonts for the browser test (screenshots of the
+# demo chat; without the fonts every Japanese character renders as an empty box). Skips when
+# they are installed; uses sudo only when not root. Never `playwright install`.
+BROWSER_PACKAGES := chromium fonts-noto-cjk fonts-noto-color-emoji
+BROWSER_FILES := /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
+	/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+
+browser:
+	@missing=0; for f in $(BROWSER_FILES); do test -e $$f || missing=1; done; \
+	if [ $$missing = 0 ]; then echo "browser: chromium and fonts are installed"; else \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BROWSER_PACKAGES); \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

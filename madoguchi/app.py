@@ -63,7 +63,15 @@ async def open_app(settings: Settings, *, seed: bool = True) -> AsyncIterator[Ap
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """`madoguchi run`: the web server (and, with later issues, bot and scheduler) until stopped."""
+    """`madoguchi run`: the web server and the bot (or the local demo) until SIGINT/SIGTERM.
+
+    With `BOT_TOKEN`: the bot polls Telegram (or `TELEGRAM_API_BASE`), or, when
+    `MADOGUCHI_WEBHOOK_URL` is set, Telegram posts updates to the webhook on this web server.
+    Without it: a fake Bot API on 127.0.0.1, the same bot polling it, and the demo chat at `/`.
+    """
+    from bot.demo import DemoChat, demo_token
+    from bot.fake_api import FakeBotAPI
+    from bot.runner import BotRuntime
     from madoguchi.web import start_web_server
 
     stop_event = stop or asyncio.Event()
@@ -72,21 +80,44 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop_event.set)
 
-    async with open_app(settings) as context:
-        runner, url = await start_web_server(context)
-        try:
-            print(f"madoguchi が起動しました / madoguchi is running: {url}", flush=True)
-            print(f"  FAQ: {len(context.faq_engine)} 件を検索できます", flush=True)
-            if settings.demo_mode:
-                print(f"  質問ページ / question page: {url}", flush=True)
-            else:
-                print(
-                    "  BOT_TOKEN is set, but the Telegram bot is not part of this version yet"
-                    " (see README, Roadmap).",
-                    flush=True,
-                )
-            print("  止めるには Ctrl+C / stop with Ctrl+C", flush=True)
-            await stop_event.wait()
-        finally:
-            await runner.cleanup()
-            print("madoguchi を停止しました / stopped", flush=True)
+    async with open_app(settings) as context, contextlib.AsyncExitStack() as stack:
+        demo: DemoChat | None = None
+        if settings.demo_mode:
+            fake = FakeBotAPI(
+                token=demo_token(), bot_first_name="まどぐち（体験版）", max_recorded_calls=1000
+            )
+            api_base = await fake.start()
+            stack.push_async_callback(fake.stop)
+            runtime = BotRuntime(context, token=fake.token, api_base=api_base)
+            demo = DemoChat(fake, town_name=settings.town_name)
+        else:
+            assert settings.bot_token is not None
+            runtime = BotRuntime(
+                context,
+                token=settings.bot_token.get_secret_value(),
+                api_base=settings.telegram_api_base,
+            )
+        stack.push_async_callback(runtime.stop)
+        webhook = bool(settings.webhook_url) and not settings.demo_mode
+        runner, url = await start_web_server(
+            context, demo=demo, setup=runtime.setup_webhook if webhook else None
+        )
+        # Registered last, so it runs first: stop taking requests, then stop the bot.
+        stack.push_async_callback(runner.cleanup)
+        if demo is not None:
+            stack.push_async_callback(demo.close)  # answer the pages' long polls first
+        if not webhook:
+            await runtime.start_polling()
+        print(f"madoguchi が起動しました / madoguchi is running: {url}", flush=True)
+        print(f"  FAQ: {len(context.faq_engine)} 件を検索できます", flush=True)
+        if demo is not None:
+            print(f"  体験版のチャット / demo chat (no BOT_TOKEN): {url}", flush=True)
+        elif webhook:
+            target = f"{settings.webhook_url}{settings.webhook_path}"
+            print(f"  Telegram bot: webhook at {target}", flush=True)
+        else:
+            where = settings.telegram_api_base or "api.telegram.org"
+            print(f"  Telegram bot: polling {where}", flush=True)
+        print("  止めるには Ctrl+C / stop with Ctrl+C", flush=True)
+        await stop_event.wait()
+    print("madoguchi を停止しました / stopped", flush=True)

@@ -27,9 +27,24 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
     from madoguchi.app import serve
 
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except TelegramUnauthorizedError:
+        return _fail(
+            "Telegram がボットのトークンを受け付けませんでした。BOT_TOKEN を確かめてください"
+            "（BotFather で確認できます）。\n"
+            "Telegram refused BOT_TOKEN (401 Unauthorized): check it with @BotFather."
+        )
+    except TelegramNetworkError as error:
+        where = settings.telegram_api_base or "api.telegram.org"
+        return _fail(
+            f"Telegram（{where}）につながりませんでした。ネットワークを確かめてください。\n"
+            f"Could not reach the Bot API at {where}: {error.message}"
+        )
     return 0
 
 
@@ -135,6 +150,200 @@ def cmd_faq_bench(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_bot(settings: Settings, args: argparse.Namespace) -> int:
+    """Updates per second through the whole bot path, measured against the fake Bot API."""
+    import tempfile
+
+    if args.questions < 1 or args.residents < 1:
+        return _fail("--questions and --residents must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="madoguchi-bench-") as scratch:
+        url = args.database_url or f"sqlite+aiosqlite:///{Path(scratch) / 'bench.sqlite3'}"
+        bench_settings = settings.model_copy(
+            update={"database_url": url, "bot_token": None, "webhook_url": None}
+        )
+        report = asyncio.run(
+            _bench_bot(
+                bench_settings,
+                questions=args.questions,
+                residents=args.residents,
+                in_process=args.in_process,
+            )
+        )
+    report["database"]["temporary"] = args.database_url is None
+    if args.json:
+        _print_json(report)
+        return 0
+    database = report["database"]
+    where = "a temporary SQLite file" if database["temporary"] else "--database-url"
+    print(
+        f"bench bot: {report['updates']} FAQ questions from {report['residents']} residents "
+        "(fake Bot API → polling → dispatcher → engine → database log → sendMessage)"
+    )
+    print(f"  database:     {database['backend']} {database['version']} ({where})")
+    print(
+        f"  throughput:   {report['updates_per_s']:.0f} updates/s "
+        f"({report['updates']} in {report['elapsed_s']:.2f} s)"
+    )
+    print(
+        f"  latency:      p50 {report['latency_ms_p50']:.1f} ms, p99 "
+        f"{report['latency_ms_p99']:.1f} ms (update queued → reply received by the fake API)"
+    )
+    outcomes = ", ".join(f"{name} {count}" for name, count in report["outcomes"].items())
+    print(f"  replies:      {outcomes}")
+    machine = report["machine"]
+    print(
+        f"  ran on:       Python {machine['python']}, aiogram {machine['aiogram']}, "
+        f"{machine['cores']} cores, {machine['platform']}; the fake Bot API and the "
+        f"residents in {'the same process as the bot' if args.in_process else 'a separate process'}"
+    )
+    return 0
+
+
+BENCH_TOKEN = "100200:BENCH"
+BENCH_FIRST_USER_ID = 900_000_000
+
+
+async def _drive_residents(api: Any, *, questions: int, residents: int) -> dict[str, Any]:
+    """K residents, each asking its next FAQ question as soon as the last one is answered."""
+    import time
+
+    from bot import messages
+    from faq.faq_file import read_faq_jsonl
+    from faq.seed import CURATED_FAQ_PATH
+
+    pool = [entry.question for entry in read_faq_jsonl(CURATED_FAQ_PATH) if entry.published]
+    latencies: list[float] = []
+    outcomes = {"answered": 0, "suggested": 0, "fallback": 0, "other": 0}
+
+    def outcome(reply: str) -> str:
+        if reply.startswith("■ "):
+            return "answered"
+        if reply == messages.SUGGESTIONS:
+            return "suggested"
+        return "fallback" if "お答えできませんでした" in reply else "other"
+
+    async def resident(user_id: int, share: list[str], *, measure: bool) -> None:
+        for question in share:
+            started = time.perf_counter()
+            api.send_text(user_id, question)
+            (reply,) = await api.wait_for_messages(user_id, 1, timeout=60)
+            if measure:
+                latencies.append(time.perf_counter() - started)
+                outcomes[outcome(reply.text or "")] += 1
+
+    def shares(count: int) -> list[list[str]]:
+        asked = [pool[i % len(pool)] for i in range(count)]
+        return [asked[r::residents] for r in range(residents)]
+
+    first = BENCH_FIRST_USER_ID
+    # Warm-up (not measured): every resident's first contact, caches, connections.
+    await asyncio.gather(
+        *(resident(first + r, s, measure=False) for r, s in enumerate(shares(residents)))
+    )
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(resident(first + r, s, measure=True) for r, s in enumerate(shares(questions)))
+    )
+    elapsed = time.perf_counter() - started
+    return {"latencies": latencies, "outcomes": outcomes, "elapsed": elapsed}
+
+
+def _bench_fake_api_process(connection: Any, questions: int, residents: int) -> None:
+    """Child process of `bench bot`: the fake Bot API (Telegram's side) and the residents."""
+    from bot.fake_api import FakeBotAPI
+
+    async def main() -> dict[str, Any]:
+        api = FakeBotAPI(token=BENCH_TOKEN)
+        connection.send(await api.start())
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, connection.recv)  # the bot is polling
+        try:
+            result = await _drive_residents(api, questions=questions, residents=residents)
+            connection.send(result)
+            await loop.run_in_executor(None, connection.recv)  # the bot has stopped polling
+        finally:
+            await api.stop()
+        return result
+
+    asyncio.run(main())
+
+
+async def _bench_bot(
+    settings: Settings, *, questions: int, residents: int, in_process: bool
+) -> dict[str, Any]:
+    import multiprocessing
+    import os
+    import platform
+
+    import aiogram
+    from sqlalchemy import text
+
+    from bot.fake_api import FakeBotAPI
+    from bot.runner import BotRuntime
+    from madoguchi.app import open_app
+
+    loop = asyncio.get_running_loop()
+    async with open_app(settings) as context:
+        async with context.db_engine.connect() as connection:
+            backend = connection.dialect.name
+            query = "SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version"
+            version = str((await connection.execute(text(query))).scalar())
+        if in_process:
+            api = FakeBotAPI(token=BENCH_TOKEN)
+            runtime = BotRuntime(context, token=api.token, api_base=await api.start())
+            await runtime.start_polling()
+            try:
+                run = await _drive_residents(api, questions=questions, residents=residents)
+            finally:
+                await runtime.stop()
+                await api.stop()
+        else:
+            spawn = multiprocessing.get_context("spawn")
+            ours, theirs = spawn.Pipe()
+            child = spawn.Process(
+                target=_bench_fake_api_process, args=(theirs, questions, residents), daemon=True
+            )
+            child.start()
+            try:
+                base = await loop.run_in_executor(None, ours.recv)
+                runtime = BotRuntime(context, token=BENCH_TOKEN, api_base=base)
+                await runtime.start_polling()
+                try:
+                    ours.send("go")
+                    run = await loop.run_in_executor(None, ours.recv)
+                finally:
+                    await runtime.stop()
+                    ours.send("stopped")
+            finally:
+                await loop.run_in_executor(None, child.join, 30)
+                if child.is_alive():
+                    child.kill()
+    latencies = sorted(run["latencies"])
+    elapsed = run["elapsed"]
+
+    def percentile(share: float) -> float:
+        index = min(len(latencies) - 1, max(0, round(share * len(latencies)) - 1))
+        return round(float(latencies[index]) * 1000, 2)
+
+    return {
+        "updates": questions,
+        "residents": residents,
+        "elapsed_s": round(elapsed, 3),
+        "updates_per_s": round(questions / elapsed, 1),
+        "latency_ms_p50": percentile(0.50),
+        "latency_ms_p99": percentile(0.99),
+        "outcomes": {name: count for name, count in run["outcomes"].items() if count},
+        "database": {"backend": backend, "version": version},
+        "fake_api": "in-process" if in_process else "separate process",
+        "machine": {
+            "python": platform.python_version(),
+            "aiogram": aiogram.__version__,
+            "cores": os.cpu_count() or 1,
+            "platform": f"{platform.system()} {platform.machine()}",
+        },
+    }
+
+
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     from madoguchi.db import upgrade_database_sync
 
@@ -188,6 +397,30 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_faq_bench)
 
+    bench_group = commands.add_parser("bench", help="end-to-end benchmarks")
+    bench_commands = bench_group.add_subparsers(
+        dest="bench_command", required=True, metavar="BENCH_COMMAND"
+    )
+    bench_bot = bench_commands.add_parser(
+        "bot", help="updates per second through the whole bot path (fake Bot API)"
+    )
+    bench_bot.add_argument("--questions", type=int, default=3000, help="FAQ questions to send")
+    bench_bot.add_argument("--residents", type=int, default=50, help="simulated residents")
+    bench_bot.add_argument(
+        "--database-url",
+        default=None,
+        help="a throwaway database to run on (default: a temporary SQLite file); it is "
+        "migrated and filled with bench residents and question logs",
+    )
+    bench_bot.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the fake Bot API on the bot's own event loop (default: a separate process, "
+        "as Telegram is)",
+    )
+    bench_bot.add_argument("--json", action="store_true")
+    bench_bot.set_defaults(handler=cmd_bench_bot)
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply migrations (start-up does it too)")
@@ -210,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("madoguchi").setLevel(
             logging.INFO if args.command == "run" else logging.WARNING
         )
+        if args.command == "bench":
+            logging.getLogger("aiogram").setLevel(logging.WARNING)
     handler = args.handler
     try:
         return int(handler(settings, args))

@@ -250,6 +250,34 @@ def test_bench_json(cli_env: dict[str, str], tmp_path: Path) -> None:
     assert data["machine"]["cores"] >= 1
 
 
+def test_bench_bot_json(cli_env: dict[str, str], tmp_path: Path) -> None:
+    out = ok(
+        run_cli(
+            "bench",
+            "bot",
+            "--questions",
+            "40",
+            "--residents",
+            "4",
+            "--json",
+            env=cli_env,
+            cwd=tmp_path,
+        )
+    )
+    data = json.loads(out)
+    assert data["updates"] == 40
+    assert data["residents"] == 4
+    assert data["updates_per_s"] > 0
+    assert 0 < data["latency_ms_p50"] <= data["latency_ms_p99"]
+    assert sum(data["outcomes"].values()) == 40  # every question got its reply
+    assert data["outcomes"].get("answered", 0) > 20  # FAQ questions are mostly answered
+    assert data["database"]["backend"] == "sqlite"
+    assert data["database"]["temporary"] is True
+    assert data["fake_api"] == "separate process"
+    # The configured database is left alone: the bench runs on a temporary one.
+    assert not (tmp_path / "madoguchi.sqlite3").exists()
+
+
 def test_db_upgrade(cli_env: dict[str, str], tmp_path: Path) -> None:
     out = ok(run_cli("db", "upgrade", env=cli_env, cwd=tmp_path))
     assert "database migrated" in out

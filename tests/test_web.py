@@ -1,7 +1,9 @@
-"""The web server: the demo page and health check in-process, and `madoguchi run` for real."""
+"""The web server: the demo chat (in-process, with the real bot polling a fake Bot API), the
+health check, the Telegram webhook, and `madoguchi run` for real."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import signal
@@ -14,19 +16,27 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from queue import Empty, Queue
+from typing import Any
 
 import pytest
+from aiogram.types import BufferedInputFile
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot import messages
+from bot.demo import COOKIE_NAME, DemoChat
+from bot.factory import create_bot
+from bot.fake_api import FakeBotAPI
+from bot.runner import BotRuntime
 from madoguchi.app import AppContext, open_app
 from madoguchi.settings import Settings
-from madoguchi.web import MAX_QUESTION_CHARS, create_web_app
+from madoguchi.web import create_web_app
 
 Client = TestClient[web.Request, web.Application]
 
 COUNTER_PHONE = "0999-11-2222"
 LOSS_HOTLINE = "0120-95-0178"  # in the answer of the curated entry mn-lost-stolen
+LOST_QUESTION = "マイナンバーカードをなくしました"
 
 
 @pytest.fixture
@@ -35,75 +45,204 @@ async def context(isolated_settings_env: Path) -> AsyncIterator[AppContext]:
         database_url=f"sqlite+aiosqlite:///{isolated_settings_env / 'web.sqlite3'}",
         http_port=0,
         counter_phone=COUNTER_PHONE,
+        town_name="みどり町<script>",
     )
     async with open_app(settings) as context:
         yield context
 
 
 @pytest.fixture
-async def client(context: AppContext) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_web_app(context))) as client:
+async def demo(context: AppContext) -> AsyncIterator[DemoChat]:
+    """The demo as `madoguchi run` builds it: fake API, the real bot polling it, the page."""
+    api = FakeBotAPI(token="5550001:WEB-TEST")
+    base = await api.start()
+    runtime = BotRuntime(context, token=api.token, api_base=base)
+    await runtime.start_polling()
+    try:
+        yield DemoChat(api, town_name=context.settings.town_name)
+    finally:
+        await runtime.stop()
+        await api.stop()
+
+
+@pytest.fixture
+async def client(context: AppContext, demo: DemoChat) -> AsyncIterator[Client]:
+    async with TestClient(TestServer(create_web_app(context, demo=demo))) as client:
         yield client
 
 
-async def get_page(client: Client, query: str | None = None) -> str:
-    if query is None:
-        response = await client.get("/")
-    else:  # as the page's form sends it
-        response = await client.post("/", data={"q": query})
+async def get_page(client: Client) -> str:
+    response = await client.get("/")
     assert response.status == 200
     assert response.content_type == "text/html"
     assert response.charset == "utf-8"
     return await response.text()
 
 
-async def test_index_page(client: Client) -> None:
-    page = await get_page(client)
+async def send(client: Client, text: str) -> None:
+    response = await client.post("/demo/api/send", json={"text": text})
+    assert response.status == 200, await response.text()
+
+
+async def fetch(client: Client, since: int = 0, wait: float = 0) -> dict[str, Any]:
+    response = await client.get(f"/demo/api/messages?since={since}&wait={wait}")
+    assert response.status == 200
+    data: dict[str, Any] = await response.json()
+    return data
+
+
+async def bot_replies(client: Client, count: int = 1, since: int = 0) -> list[dict[str, Any]]:
+    """Long-poll until `count` bot messages changed after `since` (as the page does)."""
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        data = await fetch(client, since, wait=2)
+        found += [m for m in data["messages"] if m["from_bot"]]
+        since = data["revision"]
+        if len(found) >= count:
+            return found
+    pytest.fail(f"expected {count} bot replies, got {found!r}")
+
+
+async def test_demo_page(client: Client) -> None:
+    response = await client.get("/")
+    assert response.status == 200
+    assert response.charset == "utf-8"
+    page = await response.text()
     assert '<meta charset="utf-8">' in page
-    assert "質問" in page
-    assert "お答えできませんでした" not in page
-    assert COUNTER_PHONE in page
+    assert "体験版" in page
+    assert "実際のTelegramやLINEではありません" in page
+    assert "はじめる" in page
+    assert "みどり町&lt;script&gt;" in page  # escaped
+    assert "<script>" not in page.replace('<script nonce="', "")
+    assert "innerHTML" not in page  # the script only ever sets textContent
+    assert COOKIE_NAME in response.cookies
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'nonce-" in policy
+    nonce = policy.split("'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">' in page
 
 
-async def test_question_about_a_lost_card_is_answered(
-    client: Client,
-) -> None:
-    page = await get_page(client, "マイナンバーカードをなくしました")
-    assert LOSS_HOTLINE in page
-    assert "{counter_name}" not in page  # placeholders are filled in
-    assert "お答えできませんでした" not in page
+async def test_demo_chat_start_and_answer(client: Client) -> None:
+    assert (await fetch(client))["messages"] == []
+    await send(client, "/start")
+    (greeting,) = await bot_replies(client)
+    assert "まどぐち" in greeting["text"]
+    data = await fetch(client)
+    assert data["keyboard"] == [
+        list(row) for row in [messages.MENU_BUTTONS[:2], messages.MENU_BUTTONS[2:]]
+    ]
+    assert [m["from_bot"] for m in data["messages"]] == [False, True]  # both sides shown
+
+    await send(client, LOST_QUESTION)
+    (answer,) = await bot_replies(client, since=data["revision"])
+    assert LOSS_HOTLINE in answer["text"]
+    labels = [b["text"] for row in answer["inline_keyboard"] for b in row]
+    assert labels == [messages.BUTTON_HELPFUL, messages.BUTTON_NOT_HELPFUL, messages.BUTTON_MENU]
+
+    revision = (await fetch(client))["revision"]
+    menu_data = answer["inline_keyboard"][1][0]["callback_data"]
+    response = await client.post(
+        "/demo/api/press", json={"message_id": answer["message_id"], "data": menu_data}
+    )
+    assert response.status == 200
+    (menu,) = await bot_replies(client, since=revision)
+    assert menu["text"] == messages.MENU
 
 
-async def test_out_of_scope_question_gets_the_counter(
-    client: Client,
-) -> None:
-    page = await get_page(client, "今日の天気は？")
-    assert "お答えできませんでした" in page
-    assert COUNTER_PHONE in page
+async def test_unknown_question_shows_the_counter(client: Client) -> None:
+    await send(client, "今日の天気は？")
+    (reply,) = await bot_replies(client)
+    assert "お答えできませんでした" in reply["text"]
+    assert COUNTER_PHONE in reply["text"]
 
 
-async def test_question_is_escaped(client: Client) -> None:
-    page = await get_page(client, '<script>alert("x")</script>')
-    assert "<script>" not in page
-    assert "&lt;script&gt;" in page
+async def test_visitors_do_not_see_each_other(client: Client, demo: DemoChat) -> None:
+    await send(client, "/start")
+    await bot_replies(client)
+    async with TestClient(TestServer(client.server.app)) as other:  # type: ignore[arg-type]
+        assert (await fetch(other))["messages"] == []
+        await send(other, "/help")
+        (help_reply,) = await bot_replies(other)
+        assert "使い方" in help_reply["text"]
+    texts = [m["text"] for m in (await fetch(client))["messages"]]
+    assert "/help" not in texts
+    assert len(demo.api.calls_of("sendMessage")) == 2
 
 
-async def test_long_question_is_cut_to_the_limit(client: Client) -> None:
-    page = await get_page(client, "a" * 5_000)  # about 5 KB of URL: within aiohttp's limit
-    assert "a" * MAX_QUESTION_CHARS in page
-    assert "a" * (MAX_QUESTION_CHARS + 1) not in page
+async def test_old_demo_sessions_are_forgotten(context: AppContext, demo: DemoChat) -> None:
+    small = DemoChat(demo.api, town_name="みどり町", max_visitors=1)
+    app = web.Application()
+    small.add_routes(app)
+    async with TestClient(TestServer(app)) as first, TestClient(TestServer(app)) as second:
+        await send(first, "/start")
+        await bot_replies(first)
+        await send(second, "/start")  # the second visitor pushes the first one out
+        await bot_replies(second)
+        assert len(demo.api.calls_of("sendMessage")) == 2
+        data = await fetch(first)  # a new, empty chat
+        assert data["messages"] == []
+        assert data["revision"] == 0
 
 
-async def test_long_japanese_question_within_the_url_limit(client: Client) -> None:
-    # 800 characters are 7,200 bytes percent-encoded: still under aiohttp's 8,190-byte line.
-    page = await get_page(client, ("マイナンバーカードの暗証番号😀" * 100)[:800])
-    assert "質問" in page
+async def test_only_real_buttons_can_be_pressed(client: Client) -> None:
+    await send(client, "/start")
+    (greeting,) = await bot_replies(client)
+    for body in (
+        {"message_id": greeting["message_id"], "data": "f:1:forged:1"},  # not on the message
+        {"message_id": 999, "data": "m:m"},
+        {"message_id": "1", "data": "m:m"},
+        {"data": "m:m"},
+    ):
+        response = await client.post("/demo/api/press", json=body)
+        assert response.status == 400
+        assert (await response.json())["error"] == "そのボタンは、もう使えません。"
 
 
-@pytest.mark.parametrize("length", [MAX_QUESTION_CHARS, 10_000])
-async def test_very_long_japanese_question_does_not_error(client: Client, length: int) -> None:
-    page = await get_page(client, ("マイナンバーカードの暗証番号😀" * 1000)[:length])
-    assert "質問" in page
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [("", 400), ("   ", 400), ("あ" * 4097, 400), ("あ" * 4096, 200), ("😀" * 10, 200)],
+)
+async def test_send_checks_the_text(client: Client, text: str, status: int) -> None:
+    response = await client.post("/demo/api/send", json={"text": text})
+    assert response.status == status
+    if status == 400:
+        assert "ok" in await response.json()
+
+
+async def test_send_needs_json(client: Client) -> None:
+    response = await client.post("/demo/api/send", data={"text": "x"})
+    assert response.status == 415
+
+
+async def test_markup_in_messages_stays_text(client: Client) -> None:
+    await send(client, '<img src=x onerror="alert(1)">')
+    data = await fetch(client)
+    assert data["messages"][0]["text"] == '<img src=x onerror="alert(1)">'  # JSON, set as text
+    await bot_replies(client)
+
+
+async def test_documents_are_downloadable(client: Client, demo: DemoChat) -> None:
+    await send(client, "/start")
+    await bot_replies(client)
+    (chat_id,) = {call.params["chat_id"] for call in demo.api.calls_of("sendMessage")}
+    assert demo.api.base_url is not None
+    sender = create_bot(demo.api.token, api_base=demo.api.base_url)  # e.g. a class's .ics
+    try:
+        content = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+        await sender.send_document(chat_id, BufferedInputFile(content, "スマホ教室.ics"))
+    finally:
+        await sender.session.close()
+    data = await fetch(client)
+    (document,) = [m for m in data["messages"] if m["document"]]
+    assert document["document"]["file_name"] == "スマホ教室.ics"
+    response = await client.get(f"/demo/api/document/{document['message_id']}")
+    assert response.status == 200
+    assert await response.read() == content
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
+    async with TestClient(TestServer(client.server.app)) as other:  # type: ignore[arg-type]
+        response = await other.get(f"/demo/api/document/{document['message_id']}")
+        assert response.status == 404  # another visitor's chat
 
 
 async def test_healthz(client: Client, context: AppContext) -> None:
@@ -118,6 +257,64 @@ async def test_healthz(client: Client, context: AppContext) -> None:
 async def test_unknown_path_is_404(client: Client) -> None:
     response = await client.get("/no-such-page")
     assert response.status == 404
+
+
+async def test_with_a_token_the_page_points_to_telegram(context: AppContext) -> None:
+    async with TestClient(TestServer(create_web_app(context))) as client:
+        page = await get_page(client)
+        assert "Telegram" in page
+        assert COUNTER_PHONE in page
+        assert (await client.get("/demo/api/messages")).status == 404
+
+
+async def test_webhook_mode(isolated_settings_env: Path) -> None:
+    """Webhook mode: the secret is checked on every request and updates reach the bot."""
+    api = FakeBotAPI(token="5550002:WEBHOOK-TEST")
+    base = await api.start()
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{isolated_settings_env / 'hook.sqlite3'}",
+        webhook_url="https://madoguchi.example.jp",
+        webhook_secret="s3cret-token_value",  # type: ignore[arg-type]
+    )
+    try:
+        async with open_app(settings) as context:
+            runtime = BotRuntime(context, token=api.token, api_base=base)
+            app = create_web_app(context, setup=runtime.setup_webhook)
+            try:
+                async with TestClient(TestServer(app)) as client:
+                    assert api.webhook_url == "https://madoguchi.example.jp/telegram/webhook"
+                    api.send_text(4321, "/start")  # opens the chat on the fake's side
+                    update = {
+                        "update_id": 1,
+                        "message": {
+                            "message_id": 1,
+                            "date": 1_700_000_000,
+                            "chat": {"id": 4321, "type": "private", "first_name": "花子"},
+                            "from": {"id": 4321, "is_bot": False, "first_name": "花子"},
+                            "text": "/start",
+                        },
+                    }
+                    refused = await client.post("/telegram/webhook", json=update)
+                    assert refused.status == 401
+                    wrong = await client.post(
+                        "/telegram/webhook",
+                        json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+                    )
+                    assert wrong.status == 401
+                    assert api.messages(4321) == []
+                    accepted = await client.post(
+                        "/telegram/webhook",
+                        json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token_value"},
+                    )
+                    assert accepted.status == 200
+                    (greeting,) = await api.wait_for_messages(4321, timeout=10)
+                    assert "まどぐち" in (greeting.text or "")
+            finally:
+                await runtime.stop()
+    finally:
+        await api.stop()
 
 
 # -- black box: `madoguchi run` ---------------------------------------------------------------
@@ -200,9 +397,25 @@ def test_run_serves_and_stops_on_sigint(
     assert health["status"] == "ok"
     assert health["faq_entries"] > 0
 
-    with urllib.request.urlopen(url, timeout=10) as response:
+    # The demo chat: a visitor (with its cookie) starts the chat and gets the greeting.
+    demo_line, _ = wait_for_line(lines, "demo chat", timeout=5)
+    assert url in demo_line
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with opener.open(url, timeout=10) as response:
         assert "charset=utf-8" in response.headers["Content-Type"]
-        assert "質問" in response.read().decode("utf-8")
+        assert "体験版" in response.read().decode("utf-8")
+    request = urllib.request.Request(
+        f"{url}demo/api/send",
+        data=json.dumps({"text": "/start"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with opener.open(request, timeout=10) as response:
+        assert response.status == 200
+    with opener.open(f"{url}demo/api/messages?since=1&wait=10", timeout=20) as response:
+        data = json.loads(response.read().decode("utf-8"))
+    assert any(m["from_bot"] and "まどぐち" in m["text"] for m in data["messages"])
 
     os.kill(server_process.pid, signal.SIGINT)
     assert server_process.wait(timeout=10) == 0, (tmp_path / "server.log").read_text("utf-8")
