@@ -52,6 +52,9 @@ async def question(
         faq_id=answer.faq_id,
         score=answer.score,
     )
+    # The buttons sent next carry this log's id, so it is stored before the resident can tap
+    # them; committing first also frees the database connection while the reply travels.
+    await session.commit()
     if answer.status == "answered" and answer.faq_id is not None:
         document = faq_engine.get(answer.faq_id)
         if document is not None:
