@@ -99,14 +99,17 @@ class _Channel:
     entries leave dead slots that the alive mask hides until the next rebuild.
     """
 
-    __slots__ = ("doc_freq", "k1", "postings")
+    __slots__ = ("_idf_cache", "doc_freq", "k1", "postings")
 
     def __init__(self, k1: float) -> None:
         self.k1 = k1
         self.postings: dict[str, tuple[array[int], array[float]]] = {}
         self.doc_freq: Counter[str] = Counter()
+        # idf by term, with the live count it was computed for; cleared when df changes.
+        self._idf_cache: dict[str, tuple[int, float]] = {}
 
     def add(self, slot: int, weighted_tf: dict[str, float]) -> None:
+        self._idf_cache.clear()
         for term, wtf in weighted_tf.items():
             entry = self.postings.get(term)
             if entry is None:
@@ -117,28 +120,33 @@ class _Channel:
             self.doc_freq[term] += 1
 
     def forget(self, terms: Iterable[str]) -> None:
+        self._idf_cache.clear()
         for term in terms:
             self.doc_freq[term] -= 1
             if self.doc_freq[term] <= 0:
                 del self.doc_freq[term]
 
     def idf(self, term: str, live_docs: int) -> float:
+        cached = self._idf_cache.get(term)
+        if cached is not None and cached[0] == live_docs:
+            return cached[1]
         df = self.doc_freq.get(term, 0)
         n = max(live_docs, 1)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        value = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        self._idf_cache[term] = (live_docs, value)
+        return value
 
     def score(self, query_terms: Iterable[str], live_docs: int, size: int) -> FloatArray:
         """IDF-weighted coverage of the query's terms by each slot, in [0, 1)."""
         scores = np.zeros(size, dtype=np.float32)
         total = 0.0
-        n = max(live_docs, 1)
         for term in set(query_terms):
-            df = self.doc_freq.get(term, 0)
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            idf = self.idf(term, live_docs)
             total += idf
             entry = self.postings.get(term)
-            if entry is None or df == 0:
+            if entry is None or not self.doc_freq.get(term):
                 continue
+            # In place, term by term: cheaper than gathering long posting lists of a big FAQ.
             slots = np.frombuffer(entry[0], dtype=np.int32)
             weights = np.frombuffer(entry[1], dtype=np.float32)
             scores[slots] += np.float32(idf) * weights
@@ -288,21 +296,26 @@ class FaqEngine:
         keywords = [normalizer.analyze(k) for k in doc.keywords]
         answer = normalizer.analyze(doc.answer)
 
-        def channel_terms(analyses: list[Analysis]) -> dict[str, list[str]]:
+        def channel_terms(
+            analyses: list[Analysis], *, with_surface: bool = True
+        ) -> dict[str, list[str]]:
             words: list[str] = []
             reading: list[str] = []
             surface: list[str] = []
             for a in analyses:
                 words.extend(a.terms)
                 reading.extend(char_ngrams(a.reading))
-                surface.extend(char_ngrams(kana_fold(a.folded)))
+                if with_surface:
+                    surface.extend(char_ngrams(kana_fold(a.folded)))
             return {"words": words, "reading": reading, "surface": surface}
 
         per_field = {
             "question": channel_terms([question]),
             "alternatives": channel_terms(alternatives),
             "keywords": channel_terms(keywords),
-            "answer": channel_terms([answer]),
+            # Surface bigrams of long answers cost much index time and memory for little:
+            # the answer's words and reading already carry it.
+            "answer": channel_terms([answer], with_surface=False),
         }
         fields = {
             channel: {name: per_field[name][channel] for name in FIELDS}
