@@ -10,11 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from faq.engine import FaqEngine, MatchThresholds
 from faq.normalize import TextNormalizer
-from faq.store import published_documents
 from faq.synonyms import SynonymTable
 from faq.types import Candidate, MatchStatus
 from madoguchi.settings import Settings, TownInfo
@@ -37,13 +34,6 @@ def create_engine_from_settings(settings: Settings) -> FaqEngine:
     if settings.faq_synonyms_file:
         synonyms = synonyms.extended_from_files([Path(settings.faq_synonyms_file)])
     return FaqEngine(TextNormalizer(synonyms), thresholds_from_settings(settings))
-
-
-async def load_engine(session: AsyncSession, engine: FaqEngine) -> int:
-    """(Re)build the engine's index from the published entries in the database."""
-    documents = await published_documents(session)
-    engine.rebuild(documents)
-    return len(documents)
 
 
 def render_answer(text: str, town: TownInfo) -> str:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from faq.engine import FaqEngine
+from faq.index_sync import FaqIndex
 from faq.seed import seed_curated_faq
-from faq.service import create_engine_from_settings, load_engine
+from faq.service import create_engine_from_settings
 from madoguchi.db import create_engine, create_session_factory, session_scope, upgrade_database
 from madoguchi.settings import Settings
 
@@ -30,11 +31,41 @@ class AppContext:
     settings: Settings
     db_engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
-    faq_engine: FaqEngine
+    faq_index: FaqIndex
+
+    @property
+    def faq_engine(self) -> FaqEngine:
+        return self.faq_index.engine
 
     async def reload_faq(self) -> int:
+        """Rebuild the whole FAQ index from the database (start-up)."""
         async with self.session_factory() as session:
-            return await load_engine(session, self.faq_engine)
+            return await self.faq_index.load(session)
+
+    async def refresh_faq(self) -> int:
+        """Re-index only the entries staff changed since the last load or refresh."""
+        async with self.session_factory() as session:
+            report = await self.faq_index.refresh(session)
+        if report.changed:
+            log.info(
+                "FAQ index updated: %d changed, %d removed",
+                len(report.upserted),
+                len(report.removed),
+            )
+        return len(report.upserted) + len(report.removed)
+
+
+async def keep_faq_in_step(context: AppContext, stop: asyncio.Event, interval: float) -> None:
+    """Pick up FAQ edits made elsewhere (admin, `faq import`, another instance) while running."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if stop.is_set():
+            return
+        try:
+            await context.refresh_faq()
+        except Exception:  # a database hiccup must not stop the bot; try again next time
+            log.exception("FAQ index refresh failed; will retry")
 
 
 @asynccontextmanager
@@ -53,13 +84,19 @@ async def open_app(settings: Settings, *, seed: bool = True) -> AsyncIterator[Ap
             settings=settings,
             db_engine=db_engine,
             session_factory=session_factory,
-            faq_engine=create_engine_from_settings(settings),
+            faq_index=FaqIndex(create_engine_from_settings(settings)),
         )
         count = await context.reload_faq()
         log.info("FAQ index built: %d published entries", count)
         yield context
     finally:
         await db_engine.dispose()
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -108,6 +145,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             stack.push_async_callback(demo.close)  # answer the pages' long polls first
         if not webhook:
             await runtime.start_polling()
+        refresher = asyncio.create_task(
+            keep_faq_in_step(context, stop_event, settings.faq_refresh_seconds)
+        )
+        stack.push_async_callback(_finish, refresher)
         print(f"madoguchi が起動しました / madoguchi is running: {url}", flush=True)
         print(f"  FAQ: {len(context.faq_engine)} 件を検索できます", flush=True)
         if demo is not None:

@@ -436,6 +436,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Residents' data stays out of logs even at DEBUG: these libraries' debug output shows
+    # SQL parameters and request bodies, i.e. question texts.
+    for chatty in ("aiosqlite", "sqlalchemy.engine", "aiohttp.client", "aiogram.event"):
+        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
     # Keep the CLI output readable: library chatter only when asked for.
     if not args.log_level:
         logging.getLogger("alembic").setLevel(logging.WARNING)

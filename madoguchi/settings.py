@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     faq_max_candidates: int = Field(default=5, ge=1, le=20)
     # Extra synonym table (same format as faq/data/synonyms.tsv) that staff maintain.
     faq_synonyms_file: str | None = None
+    # How often a running app looks for FAQ edits made elsewhere (CSV import, other instances).
+    faq_refresh_seconds: float = Field(default=10.0, gt=0.0, le=3600.0)
 
     # Telegram webhook (issue 4). Unset webhook_url = long polling. The public base URL is
     # joined with webhook_path; Telegram sends webhook_secret in a header with every request.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -110,3 +112,30 @@ async def test_refresh_matches_a_fresh_load(
         assert [c.faq_id for c in index.engine.rank(query)] == [
             c.faq_id for c in fresh.engine.rank(query)
         ]
+
+
+async def test_running_app_picks_up_an_edit_made_elsewhere(tmp_path: Path) -> None:
+    """An import from the command line while `madoguchi run` runs reaches the bot by itself."""
+    from madoguchi.app import keep_faq_in_step, open_app
+    from madoguchi.db import create_engine, create_session_factory
+    from madoguchi.settings import Settings
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'app.sqlite3'}")
+    async with open_app(settings) as context:
+        assert "wifi-test" not in context.faq_engine
+        stop = asyncio.Event()
+        refresher = asyncio.create_task(keep_faq_in_step(context, stop, 0.05))
+        # Another process's connection, as `madoguchi faq import` would use.
+        other = create_engine(settings.database_url)
+        try:
+            async with session_scope(create_session_factory(other)) as session:
+                await create_entry(session, replace(WIFI, id="wifi-test"), actor="CSV取り込み")
+        finally:
+            await other.dispose()
+        for _ in range(100):
+            if "wifi-test" in context.faq_engine:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await refresher
+        assert "wifi-test" in context.faq_engine
