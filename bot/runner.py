@@ -96,7 +96,7 @@ class BotRuntime:
         app.on_startup.append(on_startup)
 
     async def stop(self) -> None:
-        """Stop polling (if running) and close the bot's HTTP session."""
+        """Stop polling (if running) and close the bot's HTTP session and FSM storage."""
         task, self._polling = self._polling, None
         if task is not None:
             with contextlib.suppress(RuntimeError):
@@ -106,3 +106,4 @@ class BotRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.bot.session.close()
+        await self.dispatcher.storage.close()  # the Redis connection, when there is one
