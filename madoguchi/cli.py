@@ -428,18 +428,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = load_settings()
+# Loggers that print SQL statements with their parameters or request bodies — residents'
+# questions — at INFO or DEBUG (SQLAlchemy's SQL echo is switched on by INFO).
+PRIVATE_DATA_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "aiohttp.client")
+
+
+def configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=(args.log_level or settings.log_level).upper(),
+        level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Residents' data stays out of logs even at DEBUG: these libraries' debug output shows
-    # SQL parameters and request bodies, i.e. question texts.
-    for chatty in ("aiosqlite", "sqlalchemy.engine", "aiohttp.client", "aiogram.event"):
-        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
+    # Residents' data stays out of the logs whatever the level asked for.
+    for name in PRIVATE_DATA_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    configure_logging(args.log_level or settings.log_level)
     # Keep the CLI output readable: library chatter only when asked for.
     if not args.log_level:
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -88,7 +88,9 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     sqlite_file = sqlite_file_of(database_url)
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(database_url, echo=echo, pool_pre_ping=True)
+    # Pinging before each checkout guards against a database server that dropped the
+    # connection; a local SQLite file cannot, so it would only add a round trip per update.
+    engine = create_async_engine(database_url, echo=echo, pool_pre_ping=sqlite_file is None)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
     return engine

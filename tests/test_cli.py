@@ -304,3 +304,16 @@ async def test_ask_json_on_postgres(
     # The second start does not seed again and answers the same.
     again = await asyncio.to_thread(ask_json, PIN_QUESTION, env, tmp_path)
     assert again == data
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING"])
+def test_logging_never_shows_sql_or_request_bodies(level: str) -> None:
+    """SQLAlchemy echoes SQL with its parameters (residents' questions) from INFO on."""
+    import logging
+
+    from madoguchi.cli import PRIVATE_DATA_LOGGERS, configure_logging
+
+    configure_logging(level)
+    for name in PRIVATE_DATA_LOGGERS:
+        assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
+    assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
