@@ -40,6 +40,7 @@ async def feedback(
     if outcome == "rejected":
         await stale(callback)
         return
+    await session.commit()  # stored before the resident is thanked (see questions.question)
     await callback.answer(messages.FEEDBACK_THANKS)
     if not callback_data.helpful and outcome != "unchanged":
         keyboard = keyboards.fallback(log_id) if log_id else keyboards.contact_and_menu()

@@ -45,6 +45,7 @@ async def my_data_action(
         )
     elif callback_data.action is MyDataAction.CONFIRM:
         await delete_resident_data(session, resident.id)
+        await session.commit()  # only say "deleted" once it is
         await bot.send_message(chat_id, messages.DELETED, reply_markup=keyboards.main_menu())
     else:
         await bot.send_message(chat_id, messages.NOT_DELETED, reply_markup=keyboards.back_to_menu())

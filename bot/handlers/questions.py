@@ -125,6 +125,7 @@ async def leave_question_for_staff(
         await callback.answer(messages.ALREADY_LEFT_FOR_STAFF, show_alert=True)
         return
     await leave_for_staff(session, log.id, resident.id)
+    await session.commit()  # stored before the resident is told it was passed on
     await callback.answer()
     await bot.send_message(
         callback.from_user.id,
