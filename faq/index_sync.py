@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from faq.engine import FaqEngine
 from faq.models import FaqEntryRow
-from faq.store import published_documents
-from faq.types import FaqDocument
+from faq.store import entries_by_id, list_entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +41,10 @@ class FaqIndex:
 
     async def load(self, session: AsyncSession) -> int:
         """Rebuild the whole index from the published entries (start-up)."""
-        versions = await _published_versions(session)
-        documents = await published_documents(session)
-        self.engine.rebuild(documents)
-        self._versions = {d.id: versions[d.id] for d in documents if d.id in versions}
-        return len(documents)
+        entries = await list_entries(session, published_only=True)
+        self.engine.rebuild(entry.document() for entry in entries)
+        self._versions = {entry.id: entry.revision for entry in entries}
+        return len(entries)
 
     async def refresh(self, session: AsyncSession) -> RefreshReport:
         """Apply what changed in the database since the last load or refresh."""
@@ -56,13 +54,11 @@ class FaqIndex:
         for entry_id in removed:
             self.engine.remove(entry_id)
             del self._versions[entry_id]
-        if changed:
-            rows = await session.scalars(select(FaqEntryRow).where(FaqEntryRow.id.in_(changed)))
-            for row in rows:
-                if not row.published:  # unpublished between the two queries
-                    continue
-                self.engine.upsert(_document(row))
-                self._versions[row.id] = row.revision
+        for entry in await entries_by_id(session, changed):
+            if not entry.published:  # unpublished between the two queries
+                continue
+            self.engine.upsert(entry.document())
+            self._versions[entry.id] = entry.revision
         return RefreshReport(upserted=tuple(changed), removed=removed)
 
 
@@ -71,15 +67,3 @@ async def _published_versions(session: AsyncSession) -> dict[str, int]:
         select(FaqEntryRow.id, FaqEntryRow.revision).where(FaqEntryRow.published.is_(True))
     )
     return dict(rows.tuples().all())
-
-
-def _document(row: FaqEntryRow) -> FaqDocument:
-    return FaqDocument(
-        id=row.id,
-        question=row.question,
-        answer=row.answer,
-        alternatives=tuple(row.alternatives or ()),
-        keywords=tuple(row.keywords or ()),
-        category=row.category,
-        url=row.reference_url,
-    )

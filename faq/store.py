@@ -356,6 +356,18 @@ async def count_entries(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).select_from(FaqEntryRow)) or 0
 
 
+async def entries_by_id(session: AsyncSession, entry_ids: Sequence[str]) -> list[FaqEntry]:
+    """The stored entries among these ids (published or not), in no particular order."""
+    if not entry_ids:
+        return []
+    result = await session.execute(
+        select(FaqEntryRow)
+        .where(FaqEntryRow.id.in_(entry_ids))
+        .execution_options(populate_existing=True)
+    )
+    return [_to_entry(row) for row in result.scalars()]
+
+
 async def published_documents(session: AsyncSession) -> list[FaqDocument]:
     """What the matching engine indexes: every published entry."""
     return [entry.document() for entry in await list_entries(session, published_only=True)]
