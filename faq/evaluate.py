@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,21 +124,24 @@ def run_queries(engine: FaqEngine, queries: Sequence[LabelledQuery]) -> list[Que
     return outcomes
 
 
+def _is_answerable(outcome: QueryOutcome) -> bool:
+    return not outcome.query.expect_fallback and bool(outcome.query.relevant_ids)
+
+
 def outcome_rates(
     outcomes: Sequence[QueryOutcome], thresholds: MatchThresholds
 ) -> dict[str, float]:
     """Answered share and precision, wrong answers and fallback recall under thresholds."""
-    answerable = [o for o in outcomes if not o.query.expect_fallback and o.query.relevant_ids]
+    answerable = [o for o in outcomes if _is_answerable(o)]
     out_of_scope = [o for o in outcomes if o.query.expect_fallback]
     answered = correct = 0
     for o in answerable:
         if thresholds.decide(list(o.scores)) == "answered":
             answered += 1
             correct += o.ranked_ids[0] in o.query.relevant_ids
-    fell_back = sum(thresholds.decide(list(o.scores)) == "fallback" for o in out_of_scope)
-    wrongly_answered_oos = sum(
-        thresholds.decide(list(o.scores)) == "answered" for o in out_of_scope
-    )
+    oos_status = Counter(thresholds.decide(list(o.scores)) for o in out_of_scope)
+    fell_back = oos_status["fallback"]
+    wrongly_answered_oos = oos_status["answered"]
     return {
         "answered_share": answered / len(answerable) if answerable else 0.0,
         "answered_precision": correct / answered if answered else 1.0,
@@ -173,7 +177,7 @@ def evaluate(engine: FaqEngine, faq_path: Path, queries_path: Path) -> Evaluatio
     build_s = time.perf_counter() - started
 
     outcomes = run_queries(engine, queries)
-    answerable = [o for o in outcomes if not o.query.expect_fallback and o.query.relevant_ids]
+    answerable = [o for o in outcomes if _is_answerable(o)]
     hits1 = hits5 = 0
     reciprocal = 0.0
     for o in answerable:
