@@ -34,7 +34,10 @@ import numpy.typing as npt
 from rapidfuzz import fuzz
 
 from faq.normalize import Analysis, TextNormalizer, char_ngrams, kana_fold
+from faq.thresholds import MatchThresholds
 from faq.types import Candidate, FaqDocument, MatchResult
+
+__all__ = ["FaqEngine", "FieldWeights", "MatchThresholds", "RankingParameters"]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -71,25 +74,6 @@ class RankingParameters:
     )
     fuzzy_weight: float = 0.25
     rerank_depth: int = 40
-
-
-@dataclass(frozen=True, slots=True)
-class MatchThresholds:
-    """Where answered, suggested and fallback begin (combined scores are 0..1)."""
-
-    answer: float = 0.56
-    margin: float = 0.12
-    suggest: float = 0.38
-    max_candidates: int = 5
-
-    def decide(self, scores: list[float]) -> str:
-        """The outcome for a ranked list of scores (best first)."""
-        if not scores or scores[0] < self.suggest:
-            return "fallback"
-        runner_up = scores[1] if len(scores) > 1 else 0.0
-        if scores[0] >= self.answer and scores[0] - runner_up >= self.margin:
-            return "answered"
-        return "suggested"
 
 
 class _Channel:

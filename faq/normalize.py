@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from faq.synonyms import SynonymTable
@@ -246,10 +244,6 @@ class TextNormalizer:
         self.synonyms = synonyms if synonyms is not None else SynonymTable.default()
         # Normalised forms repeat endlessly across texts; remember what each one became.
         self._term_cache: dict[str, str | None] = {}
-
-    @classmethod
-    def with_synonym_files(cls, paths: Iterable[Path]) -> TextNormalizer:
-        return cls(SynonymTable.default().extended_from_files(paths))
 
     def analyze(self, text: str) -> Analysis:
         folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]

@@ -14,6 +14,10 @@ from zoneinfo import ZoneInfo
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from faq.thresholds import MatchThresholds
+
+_THRESHOLDS = MatchThresholds()  # defaults of the FAQ outcome thresholds
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/madoguchi.sqlite3"
 
 # Marked samples: shown to residents until staff configure the real values.
@@ -78,10 +82,10 @@ class Settings(BaseSettings):
 
     # FAQ engine outcome thresholds (scores are 0..1). Chosen from the development set:
     # see README "FAQ engine" and `madoguchi faq evaluate`.
-    faq_answer_threshold: float = Field(default=0.56, ge=0.0, le=1.0)
-    faq_answer_margin: float = Field(default=0.12, ge=0.0, le=1.0)
-    faq_suggest_threshold: float = Field(default=0.38, ge=0.0, le=1.0)
-    faq_max_candidates: int = Field(default=5, ge=1, le=20)
+    faq_answer_threshold: float = Field(default=_THRESHOLDS.answer, ge=0.0, le=1.0)
+    faq_answer_margin: float = Field(default=_THRESHOLDS.margin, ge=0.0, le=1.0)
+    faq_suggest_threshold: float = Field(default=_THRESHOLDS.suggest, ge=0.0, le=1.0)
+    faq_max_candidates: int = Field(default=_THRESHOLDS.max_candidates, ge=1, le=20)
     # Extra synonym table (same format as faq/data/synonyms.tsv) that staff maintain.
     faq_synonyms_file: str | None = None
     # How often a running app looks for FAQ edits made elsewhere (CSV import, other instances).
@@ -127,10 +131,6 @@ class Settings(BaseSettings):
     @property
     def demo_mode(self) -> bool:
         return self.bot_token is None or not self.bot_token.get_secret_value()
-
-    def sqlite_path(self) -> Path | None:
-        """The SQLite file behind `database_url`, or None for other databases."""
-        return sqlite_file_of(self.database_url)
 
 
 def sqlite_file_of(url: str) -> Path | None:
