@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def import_all_models() -> None:
+    import admin.models  # noqa: F401
+    import classes.models  # noqa: F401
     import faq.inquiry_models  # noqa: F401
     import faq.models  # noqa: F401
     import madoguchi.meta  # noqa: F401

@@ -7,6 +7,7 @@ a deployment must set its own before residents see them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -97,6 +98,21 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
 
+    # Smartphone classes (issue 5). Reminders: the day before at this local time ("" = off)
+    # and this many hours before the start (0 = off). One scheduler per deployment: set
+    # MADOGUCHI_SCHEDULER_ENABLED=false on every instance but one.
+    reminder_day_before_time: str = "10:00"
+    reminder_hours_before: float = Field(default=2.0, ge=0.0, le=72.0)
+    scheduler_enabled: bool = True
+    # How often the scheduler looks for due notifications, and the overall sending rate
+    # (Telegram allows about 30 messages a second; stay below it).
+    reminder_check_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
+    send_rate_per_second: float = Field(default=25.0, gt=0.0, le=30.0)
+
+    # Staff admin (issue 6). Secure cookies: on by default when the public URL is https.
+    admin_session_hours: float = Field(default=8.0, gt=0.0, le=24.0 * 30)
+    admin_cookie_secure: bool | None = None
+
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
         if self.webhook_url and (
@@ -106,6 +122,14 @@ class Settings(BaseSettings):
         if not self.webhook_path.startswith("/"):
             raise ValueError("MADOGUCHI_WEBHOOK_PATH must start with /")
         return self
+
+    @field_validator("reminder_day_before_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            time.fromisoformat(value)  # raises for anything but HH:MM[:SS]
+        return value
 
     @field_validator("timezone")
     @classmethod
