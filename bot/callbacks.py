@@ -99,3 +99,48 @@ class MyDataAction(StrEnum):
 
 class MyDataCb(CallbackData, prefix="d"):
     action: MyDataAction
+
+
+# --- smartphone classes (issue 5) -----------------------------------------------------------
+
+
+class ClassAction(StrEnum):
+    LIST = "l"  # スマホ教室: the upcoming classes
+    DETAILS = "d"  # one class
+    APPLY = "a"  # 申し込む: starts the sign-up flow
+    MINE = "r"  # 予約の確認
+
+
+class ClassCb(CallbackData, prefix="k"):
+    """The classes menu; `id` is the class for DETAILS and APPLY (0 otherwise)."""
+
+    action: ClassAction
+    id: int = 0
+
+
+class SignUpAction(StrEnum):
+    USE_NAME = "n"  # この名前で申し込む (the name prefilled from Telegram)
+    SEATS = "s"  # `value` seats
+    SUBMIT = "y"  # 申し込む on the confirmation screen
+    BACK = "b"  # 戻る to step `value` (see bot.handlers.classes.Step)
+
+
+class SignUpCb(CallbackData, prefix="j"):
+    """A step of the sign-up flow for class `cls`; checked against the flow's FSM data."""
+
+    action: SignUpAction
+    cls: int
+    value: int = 0
+
+
+class RegistrationAction(StrEnum):
+    ASK_CANCEL = "a"  # キャンセルする: asks 「本当にキャンセルしますか」
+    CANCEL = "y"  # はい、キャンセルします
+    CALENDAR = "i"  # the .ics file again
+
+
+class RegistrationCb(CallbackData, prefix="r"):
+    """One of the resident's registrations; ownership is checked when it comes back."""
+
+    action: RegistrationAction
+    id: int

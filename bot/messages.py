@@ -72,14 +72,6 @@ ASK_PROMPT = (
 )
 
 
-def classes_text(town: TownInfo) -> str:
-    return (
-        "スマホ教室の申し込みは、もうすぐ、ここからできるようになります。\n"
-        f"いまは、{town.class_contact}にお問い合わせください。\n"
-        f"電話：{town.counter_phone}（{town.counter_hours}）"
-    )
-
-
 def contact_text(town: TownInfo) -> str:
     return (
         f"{town.counter_name}\n"
@@ -164,20 +156,38 @@ def _date(value: datetime, zone: ZoneInfo) -> str:
 
 
 def my_data_text(
-    *, since: datetime, questions: int, left_for_staff: int, feedback: int, zone: ZoneInfo
+    *,
+    since: datetime,
+    questions: int,
+    left_for_staff: int,
+    feedback: int,
+    zone: ZoneInfo,
+    class_registrations: int = 0,
 ) -> str:
+    if class_registrations:
+        names = (
+            f"・スマホ教室のお申し込み：{class_registrations}件\n"
+            "　お名前と、教えていただいた電話番号は、教室のご連絡のためだけに記録しています。\n"
+            "ご質問の記録には、お名前や電話番号は含まれません。\n"
+        )
+    else:
+        names = "・スマホ教室のお申し込み：0件\nお名前や電話番号は記録していません。\n"
     return (
         "このボットが記録している、あなたの情報です。\n"
         f"・使い始めた日：{_date(since, zone)}\n"
         f"・これまでのご質問：{questions}件（うち職員に伝えたもの：{left_for_staff}件）\n"
         "　電話番号などの数字やメールアドレスは「＊＊＊」に置きかえて記録しています。\n"
         f"・「役に立った／役に立たなかった」の回答：{feedback}件\n"
-        "お名前や電話番号は記録していません。\n"
+        f"{names}"
         "記録は、すべて削除できます。"
     )
 
 
 CONFIRM_DELETE = "本当に削除しますか？\n削除すると、元に戻せません。"
+CONFIRM_DELETE_WITH_CLASSES = (
+    "本当に削除しますか？\n削除すると、元に戻せません。\n"
+    "スマホ教室のお申し込みも、すべてキャンセルされます。"
+)
 DELETED = "あなたの記録を、すべて削除しました。\nまたご利用いただくと、新しく記録が始まります。"
 NOT_DELETED = "削除しませんでした。記録はそのままです。"
 

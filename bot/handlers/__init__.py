@@ -6,10 +6,16 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    """Resident flows in the order they are tried; the catch-all `fallback` router last."""
-    from bot.handlers import categories, fallback, feedback, menu, mydata, questions
+    """Resident flows in the order they are tried; the catch-all `fallback` router last.
+
+    `classes` comes first: while a class sign-up waits for a typed name or phone number, the
+    text is its answer, not a question; a menu button or command ends the sign-up and goes on
+    to `menu`.
+    """
+    from bot.handlers import categories, classes, fallback, feedback, menu, mydata, questions
 
     return [
+        classes.create_router(),
         menu.create_router(),
         mydata.create_router(),
         questions.create_router(),

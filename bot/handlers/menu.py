@@ -5,11 +5,15 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keyboards, messages
 from bot.callbacks import MenuAction, MenuCb
+from bot.handlers.classes import send_class_list
 from bot.handlers.common import send_categories, send_menu
+from classes.clock import Clock, SystemClock
 from faq.engine import FaqEngine
+from madoguchi.residents import ResidentInfo
 from madoguchi.settings import Settings
 
 
@@ -26,7 +30,15 @@ async def help_command(message: Message, settings: Settings) -> None:
 
 
 async def _run(
-    action: MenuAction, bot: Bot, chat_id: int, settings: Settings, faq_engine: FaqEngine
+    action: MenuAction,
+    bot: Bot,
+    chat_id: int,
+    settings: Settings,
+    faq_engine: FaqEngine,
+    *,
+    session: AsyncSession,
+    resident: ResidentInfo,
+    clock: Clock | None,
 ) -> None:
     town = settings.town
     if action is MenuAction.ASK:
@@ -34,8 +46,13 @@ async def _run(
     elif action is MenuAction.CATEGORIES:
         await send_categories(bot, chat_id, faq_engine)
     elif action is MenuAction.CLASSES:
-        await bot.send_message(
-            chat_id, messages.classes_text(town), reply_markup=keyboards.back_to_menu()
+        await send_class_list(
+            bot,
+            chat_id,
+            session=session,
+            resident_id=resident.id,
+            settings=settings,
+            now=(clock or SystemClock()).now(),
         )
     elif action is MenuAction.CONTACT:
         await bot.send_message(
@@ -54,10 +71,26 @@ _BUTTON_ACTIONS = {
 
 
 async def menu_button(
-    message: Message, bot: Bot, settings: Settings, faq_engine: FaqEngine
+    message: Message,
+    *,
+    bot: Bot,
+    settings: Settings,
+    faq_engine: FaqEngine,
+    session: AsyncSession,
+    resident: ResidentInfo,
+    clock: Clock | None = None,
 ) -> None:
     assert message.text is not None
-    await _run(_BUTTON_ACTIONS[message.text], bot, message.chat.id, settings, faq_engine)
+    await _run(
+        _BUTTON_ACTIONS[message.text],
+        bot,
+        message.chat.id,
+        settings,
+        faq_engine,
+        session=session,
+        resident=resident,
+        clock=clock,
+    )
 
 
 async def menu_callback(
@@ -67,9 +100,21 @@ async def menu_callback(
     bot: Bot,
     settings: Settings,
     faq_engine: FaqEngine,
+    session: AsyncSession,
+    resident: ResidentInfo,
+    clock: Clock | None = None,
 ) -> None:
     await callback.answer()
-    await _run(callback_data.action, bot, callback.from_user.id, settings, faq_engine)
+    await _run(
+        callback_data.action,
+        bot,
+        callback.from_user.id,
+        settings,
+        faq_engine,
+        session=session,
+        resident=resident,
+        clock=clock,
+    )
 
 
 def create_router() -> Router:
