@@ -68,6 +68,11 @@ _RESAVE_HINT = (
 )
 _HEADER_HINT = "1行目には見出し（ID、問い合わせ文、応答文 など）を入れてください"
 _MAX_ERRORS_IN_MESSAGE = 20
+# Cells a spreadsheet would run as a formula ("=HYPERLINK(...)", "+1", "-1+2", "@SUM", or a
+# leading tab/CR). Export puts a "'" in front (Excel shows such a cell as text); import takes
+# one "'" off again. Cells already starting with "'" before such a character get one more, so
+# the mapping is reversible and every text round-trips unchanged.
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 # Characters that Python's cp932 writes with the bytes of another character, so they come
 # back as that one (〜 WAVE DASH returns as ～ FULLWIDTH TILDE, − MINUS as －, ...).
 CP932_LOOKALIKES = str.maketrans(
@@ -135,6 +140,18 @@ class ImportReport:
 # --- export -------------------------------------------------------------------------------
 
 
+def escape_formula(cell: str) -> str:
+    """The cell as written to CSV: a leading "'" where a spreadsheet would see a formula."""
+    return "'" + cell if _FORMULA_START.match(cell) else cell
+
+
+def unescape_formula(cell: str) -> str:
+    """The inverse of escape_formula (applied to every cell read back)."""
+    if cell.startswith("'") and _FORMULA_START.match(cell, 1):
+        return cell[1:]
+    return cell
+
+
 def _export_cells(entry: FaqEntry, tz: tzinfo) -> dict[str, str]:
     return {
         "ID": entry.id,
@@ -186,7 +203,9 @@ async def export_faq_csv(
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")  # CRLF between rows, as Excel writes
     writer.writerow(CSV_COLUMNS)
-    writer.writerows([cells[column] for column in CSV_COLUMNS] for _entry_id, cells in rows)
+    writer.writerows(
+        [escape_formula(cells[column]) for column in CSV_COLUMNS] for _entry_id, cells in rows
+    )
     return buffer.getvalue().encode(encoding)
 
 
@@ -397,7 +416,7 @@ def _parse(data: bytes, encoding: ImportEncoding) -> _Parsed:
         if isinstance(record, CsvRowError):
             errors.append(record)
             break
-        cells = [cell.strip() for cell in record]
+        cells = [unescape_formula(cell).strip() for cell in record]
         if not any(cells):
             continue  # blank rows, e.g. the empty rows Excel leaves at the end
         entry, row_errors = _row_entry(row, names, cells)

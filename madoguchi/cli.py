@@ -344,6 +344,77 @@ async def _bench_bot(
     }
 
 
+def _read_new_password() -> str | None:
+    """The new password: asked twice without echo on a terminal, else one line of stdin."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("パスワード（10文字以上）: ")
+        second = getpass.getpass("もう一度: ")
+        if first != second:
+            print("2回の入力が一致しませんでした。", file=sys.stderr)
+            return None
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
+    from admin import audit
+    from admin.accounts import (
+        AccountError,
+        create_staff,
+        password_problems,
+        username_problems,
+    )
+    from madoguchi.db import (
+        create_engine,
+        create_session_factory,
+        session_scope,
+        upgrade_database,
+        utcnow,
+    )
+
+    problems = username_problems(args.username)
+    if problems:
+        return _fail("\n".join(problems))
+    password = _read_new_password()
+    if password is None:
+        return 1
+    problems = password_problems(password)
+    if problems:
+        return _fail("\n".join(problems))
+
+    async def add() -> None:
+        await upgrade_database(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_scope(create_session_factory(engine)) as session:
+                user = await create_staff(
+                    session,
+                    args.username,
+                    password,
+                    display_name=args.display_name,
+                    now=utcnow(),
+                )
+                await audit.record(
+                    session,
+                    "cli",
+                    "staff.create",
+                    "staff",
+                    user.id,
+                    {"username": user.username},
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(add())
+    except AccountError as error:
+        return _fail(str(error))
+    print(f"職員アカウントを作成しました：{args.username}")
+    return 0
+
+
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     from madoguchi.db import upgrade_database_sync
 
@@ -420,6 +491,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_bot.add_argument("--json", action="store_true")
     bench_bot.set_defaults(handler=cmd_bench_bot)
+
+    staff = commands.add_parser("staff", help="staff accounts of the web admin")
+    staff_commands = staff.add_subparsers(
+        dest="staff_command", required=True, metavar="STAFF_COMMAND"
+    )
+    staff_add = staff_commands.add_parser(
+        "add",
+        help="create a staff login; the password is asked twice without echo, or read "
+        "from stdin (one line) when stdin is not a terminal",
+    )
+    staff_add.add_argument("username", help="half-width letters, digits, . _ -")
+    staff_add.add_argument("--display-name", default="", help="name shown in the admin")
+    staff_add.set_defaults(handler=cmd_staff_add)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")

@@ -1,8 +1,8 @@
 """The one web server of a deployment (aiohttp, which aiogram already uses).
 
 It carries the demo chat at `/` (without `BOT_TOKEN`), the Telegram webhook (webhook mode),
-a health check for the deploying engineer's monitoring and, with a later issue, the staff
-admin at `/admin/`. With a token set, `/` is a short page saying where residents find the bot.
+a health check for the deploying engineer's monitoring and the staff admin at `/admin/`
+(admin/web.py: a sub-application with its own login, CSRF and security middleware). With a token set, `/` is a short page saying where residents find the bot.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from admin.web import MAX_REQUEST_BYTES, create_admin_app, mount_admin
 from bot.demo import DemoChat
 from madoguchi.app import AppContext
 
@@ -59,16 +60,20 @@ def create_web_app(
     *,
     demo: DemoChat | None = None,
     setup: Callable[[web.Application], None] | None = None,
+    admin: web.Application | None = None,
 ) -> web.Application:
-    """The application: the demo chat at `/` when given, `/healthz`, and whatever `setup`
-    registers (the Telegram webhook handler of `BotRuntime.setup_webhook`)."""
-    app = web.Application(client_max_size=1024 * 1024)
+    """The application: the demo chat at `/` when given, `/healthz`, the staff admin at
+    `/admin/` (`admin`, or one built from `context`), and whatever `setup` registers (the
+    Telegram webhook handler of `BotRuntime.setup_webhook`)."""
+    # Room for the admin's CSV upload (5 MB); every other handler checks its own sizes.
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[CONTEXT_KEY] = context
     if demo is not None:
         demo.add_routes(app)
     else:
         app.router.add_get("/", bot_page)
     app.router.add_get("/healthz", healthz)
+    mount_admin(app, admin if admin is not None else create_admin_app(context))
     if setup is not None:
         setup(app)
     return app
