@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -22,6 +23,9 @@ from faq.seed import seed_curated_faq
 from faq.service import create_engine_from_settings
 from madoguchi.db import create_engine, create_session_factory, session_scope, upgrade_database
 from madoguchi.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.runner import BotRuntime
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,32 @@ async def open_app(settings: Settings, *, seed: bool = True) -> AsyncIterator[Ap
         await db_engine.dispose()
 
 
+async def _add_demo_sample_classes(context: AppContext) -> None:
+    """Demo only: a few 【サンプル】 classes so visitors can try the sign-up flow."""
+    from classes.samples import ensure_sample_classes
+    from madoguchi.db import utcnow
+
+    async with session_scope(context.session_factory) as session:
+        created = await ensure_sample_classes(session, now=utcnow(), tz=context.settings.tzinfo)
+    if created:
+        log.info("demo: %d sample classes created", created)
+
+
+async def _start_reminders(
+    context: AppContext, runtime: BotRuntime, stack: contextlib.AsyncExitStack
+) -> None:
+    """Reminders and class notices (issue 5). Registered after runtime.stop, so it stops
+    first: the pass in flight finishes before the bot's session closes."""
+    from bot.notifier import TelegramNotificationSender
+    from classes.scheduler import build_notification_scheduler
+
+    settings = context.settings
+    sender = TelegramNotificationSender(runtime.bot, settings.tzinfo, town=settings.town)
+    reminders = build_notification_scheduler(settings, context.session_factory, sender)
+    reminders.start()
+    stack.push_async_callback(reminders.stop)
+
+
 async def _finish(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -120,6 +150,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     async with open_app(settings) as context, contextlib.AsyncExitStack() as stack:
         demo: DemoChat | None = None
         if settings.demo_mode:
+            await _add_demo_sample_classes(context)
             fake = FakeBotAPI(
                 token=demo_token(), bot_first_name="まどぐち（体験版）", max_recorded_calls=1000
             )
@@ -145,6 +176,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             stack.push_async_callback(demo.close)  # answer the pages' long polls first
         if not webhook:
             await runtime.start_polling()
+        if settings.scheduler_enabled:
+            await _start_reminders(context, runtime, stack)
         refresher = asyncio.create_task(
             keep_faq_in_step(context, stop_event, settings.faq_refresh_seconds)
         )

@@ -526,6 +526,8 @@ def configure_logging(level: str) -> None:
     # Residents' data stays out of the logs whatever the level asked for.
     for name in PRIVATE_DATA_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # APScheduler logs every tick of the reminder job at INFO.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,202 @@
+"""The aiogram sender of reminders and notices, against the fake Bot API over 127.0.0.1.
+
+The bot is built by `bot.factory.create_bot`, so its session carries the retry middleware:
+these tests also show that the sender goes below it (one request per send, 429 reported).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import SendMessage
+
+from bot.callbacks import ClassAction, ClassCb, MenuAction, MenuCb
+from bot.factory import create_bot
+from bot.fake_api import FakeBotAPI
+from bot.notifier import TelegramNotificationSender, outcome_of, render
+from classes.notifications import SendStatus
+from classes.types import (
+    ClassInfo,
+    ClassStatus,
+    NotificationKind,
+    OutgoingNotification,
+    RegistrationInfo,
+    RegistrationStatus,
+)
+from madoguchi.settings import TownInfo
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+RESIDENT = 4242
+TOKEN = "777:NOTIFIER-TEST"
+TOWN = TownInfo(
+    town_name="みどり町",
+    counter_name="みどり町役場 住民課",
+    counter_phone="0555-12-3456",
+    counter_hours="平日 8:30〜17:15",
+    counter_place="役場 1階",
+    class_contact="みどり町役場 情報政策係",
+)
+
+
+def item(kind: NotificationKind, *, user: int = RESIDENT) -> OutgoingNotification:
+    created = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+    klass = ClassInfo(
+        id=7,
+        title="はじめてのスマホ",
+        description="電話のかけ方から",
+        what_to_bring="スマートフォン、老眼鏡",
+        venue="町民センター 2階",
+        starts_at=datetime(2026, 12, 3, 5, 0, tzinfo=UTC),  # 14:00 in Tokyo, a Thursday
+        ends_at=datetime(2026, 12, 3, 6, 30, tzinfo=UTC),
+        capacity=10,
+        confirmed_seats=4,
+        waitlisted_seats=0,
+        waitlisted_registrations=0,
+        max_seats_per_registration=2,
+        waitlist_enabled=True,
+        registration_deadline=datetime(2026, 12, 2, 8, 0, tzinfo=UTC),
+        status=ClassStatus.CANCELLED
+        if kind is NotificationKind.CLASS_CANCELLED
+        else ClassStatus.SCHEDULED,
+        schedule_version=1,
+        is_sample=False,
+    )
+    registration = RegistrationInfo(
+        id=11,
+        class_id=7,
+        resident_id=3,
+        name="山田 花子",
+        phone="090-1234-5678",
+        seats=2,
+        status=RegistrationStatus.CONFIRMED,
+        waitlist_position=None,
+        created_at=created,
+        confirmed_at=created,
+        cancelled_at=None,
+        cancelled_by=None,
+        attended_at=None,
+    )
+    return OutgoingNotification(
+        notification_id=99,
+        kind=kind,
+        telegram_user_id=user,
+        registration=registration,
+        klass=klass,
+    )
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    fake = FakeBotAPI(token=TOKEN)
+    await fake.start()
+    fake.send_text(RESIDENT, "こんにちは")  # a bot can only write to residents who wrote first
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
+    assert api.base_url is not None
+    bot = create_bot(TOKEN, api_base=api.base_url)  # with the session's retry middleware
+    try:
+        yield bot
+    finally:
+        await bot.session.close()
+
+
+def sends(api: FakeBotAPI) -> int:
+    return len(api.calls_of("sendMessage"))
+
+
+async def test_sends_the_reminder_with_buttons(api: FakeBotAPI, bot: Bot) -> None:
+    sender = TelegramNotificationSender(bot, TOKYO, town=TOWN)
+    outcome = await sender.send(item(NotificationKind.DAY_BEFORE))
+    assert outcome.status is SendStatus.SENT
+    [message] = api.messages(RESIDENT)
+    assert message.text is not None
+    assert "12月3日（木）14:00〜15:30" in message.text
+    assert "町民センター 2階" in message.text
+    assert "スマートフォン、老眼鏡" in message.text
+    assert "キャンセル" in message.text
+    assert "090" not in message.text  # the phone is never repeated in a reminder
+    labels = message.button_texts()
+    assert labels == ["予約の確認", "メニューに戻る"]
+    assert message.button("予約の確認").callback_data == ClassCb(action=ClassAction.MINE).pack()
+    assert message.button("メニュー").callback_data == MenuCb(action=MenuAction.MENU).pack()
+
+
+async def test_429_is_reported_not_retried_by_the_session(api: FakeBotAPI, bot: Bot) -> None:
+    api.fail_next("sendMessage", status=429, retry_after=7)
+    outcome = await TelegramNotificationSender(bot, TOKYO).send(item(NotificationKind.PROMOTED))
+    assert (outcome.status, outcome.retry_after) == (SendStatus.RETRY_AFTER, 7.0)
+    assert sends(api) == 1  # the dispatcher waits and retries, on its own clock and rate
+    assert api.messages(RESIDENT) == []
+
+
+async def test_server_error_is_transient(api: FakeBotAPI, bot: Bot) -> None:
+    api.fail_next("sendMessage", status=502)
+    outcome = await TelegramNotificationSender(bot, TOKYO).send(item(NotificationKind.HOURS_BEFORE))
+    assert (outcome.status, outcome.permanent) == (SendStatus.FAILED, False)
+    assert sends(api) == 1
+
+
+async def test_blocked_resident(api: FakeBotAPI, bot: Bot) -> None:
+    api.block(RESIDENT)
+    outcome = await TelegramNotificationSender(bot, TOKYO).send(item(NotificationKind.DAY_BEFORE))
+    assert outcome.status is SendStatus.BLOCKED
+
+
+async def test_unknown_chat_is_permanent(api: FakeBotAPI, bot: Bot) -> None:
+    sender = TelegramNotificationSender(bot, TOKYO)
+    outcome = await sender.send(item(NotificationKind.DAY_BEFORE, user=5555))
+    assert (outcome.status, outcome.permanent, outcome.reason) == (
+        SendStatus.FAILED,
+        True,
+        "chat_not_found",
+    )
+
+
+async def test_no_server_is_a_transient_network_error() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bot = create_bot(TOKEN, api_base=f"http://127.0.0.1:{port}")
+    try:
+        outcome = await TelegramNotificationSender(bot, TOKYO).send(
+            item(NotificationKind.DAY_BEFORE)
+        )
+    finally:
+        await bot.session.close()
+    assert (outcome.status, outcome.permanent, outcome.reason) == (
+        SendStatus.FAILED,
+        False,
+        "network_error",
+    )
+
+
+def test_a_timeout_may_have_delivered_it() -> None:
+    method = SendMessage(chat_id=RESIDENT, text="x")
+    timeout = TelegramNetworkError(method=method, message="Request timeout error")
+    assert outcome_of(timeout).status is SendStatus.UNCERTAIN
+
+
+@pytest.mark.parametrize("kind", list(NotificationKind))
+def test_every_kind_reads_as_polite_japanese(kind: NotificationKind) -> None:
+    text = render(item(kind), TOKYO, TOWN)
+    assert "12月3日（木）" in text
+    assert "町民センター 2階" in text
+    assert "はじめてのスマホ" in text
+    assert "です" in text or "ます" in text
+    assert not any("a" <= char.lower() <= "z" for char in text)  # no English reaches a resident
+    if kind is NotificationKind.CLASS_CANCELLED:
+        assert "中止" in text and TOWN.counter_phone in text
+    else:
+        assert "予約の確認" in text  # how to cancel
