@@ -62,12 +62,11 @@ from classes.models import (
     ClassRegistration,
     SmartphoneClass,
 )
+from classes.service import class_info_of, registration_info_of, waitlist_totals
 from classes.types import (
-    ClassInfo,
     ClassStatus,
     NotificationKind,
     OutgoingNotification,
-    RegistrationInfo,
     RegistrationStatus,
 )
 from madoguchi.db import UTCDateTime
@@ -360,46 +359,6 @@ def _transition_statement(expected: tuple[str, ...], keys: tuple[str, ...]) -> U
     )
 
 
-def _class_info(row: SmartphoneClass, waitlisted: tuple[int, int]) -> ClassInfo:
-    return ClassInfo(
-        id=row.id,
-        title=row.title,
-        description=row.description,
-        what_to_bring=row.what_to_bring,
-        venue=row.venue,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        capacity=row.capacity,
-        confirmed_seats=row.confirmed_seats,
-        waitlisted_seats=waitlisted[0],
-        waitlisted_registrations=waitlisted[1],
-        max_seats_per_registration=row.max_seats_per_registration,
-        waitlist_enabled=row.waitlist_enabled,
-        registration_deadline=row.registration_deadline,
-        status=ClassStatus(row.status),
-        schedule_version=row.schedule_version,
-        is_sample=row.is_sample,
-    )
-
-
-def _registration_info(row: ClassRegistration, position: int | None) -> RegistrationInfo:
-    return RegistrationInfo(
-        id=row.id,
-        class_id=row.class_id,
-        resident_id=row.resident_id,
-        name=row.name,
-        phone=row.phone,
-        seats=row.seats,
-        status=RegistrationStatus(row.status),
-        waitlist_position=position,
-        created_at=row.created_at,
-        confirmed_at=row.confirmed_at,
-        cancelled_at=row.cancelled_at,
-        cancelled_by=row.cancelled_by,
-        attended_at=row.attended_at,
-    )
-
-
 class NotificationDispatcher:
     """Claims due notification rows and hands them to a sender at a bounded rate.
 
@@ -587,16 +546,7 @@ class NotificationDispatcher:
                 )
             ).all()
             class_ids = {klass.id for _n, _r, klass, _t, _b in rows}
-            waitlisted: dict[int, tuple[int, int]] = {
-                class_id: (int(seats or 0), int(count))
-                for class_id, seats, count in (
-                    await session.execute(
-                        select(R.class_id, func.sum(R.seats), func.count())
-                        .where(R.class_id.in_(class_ids), R.status == RegistrationStatus.WAITLISTED)
-                        .group_by(R.class_id)
-                    )
-                ).tuples()
-            }
+            waitlisted = await waitlist_totals(session, sorted(class_ids))
             loaded = []
             for note, registration, klass, telegram_user_id, blocked_at in rows:
                 position = None
@@ -624,8 +574,8 @@ class NotificationDispatcher:
                             notification_id=note.id,
                             kind=kind,
                             telegram_user_id=int(telegram_user_id),
-                            registration=_registration_info(registration, position),
-                            klass=_class_info(klass, waitlisted.get(klass.id, (0, 0))),
+                            registration=registration_info_of(registration, position),
+                            klass=class_info_of(klass, waitlisted.get(klass.id, (0, 0))),
                         ),
                     )
                 )

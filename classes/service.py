@@ -195,7 +195,7 @@ def _clean_draft(draft: ClassDraft) -> ClassDraft:
 # --- rows to types --------------------------------------------------------------------------
 
 
-async def _waitlist_totals(
+async def waitlist_totals(
     session: AsyncSession, class_ids: Sequence[int]
 ) -> dict[int, tuple[int, int]]:
     """class id -> (waitlisted registrations, waitlisted seats)."""
@@ -216,7 +216,7 @@ async def _waitlist_totals(
     return {class_id: (int(count), int(seats)) for class_id, count, seats in rows.tuples()}
 
 
-def _class_info(row: SmartphoneClass, waitlist: tuple[int, int]) -> ClassInfo:
+def class_info_of(row: SmartphoneClass, waitlist: tuple[int, int]) -> ClassInfo:
     return ClassInfo(
         id=row.id,
         title=row.title,
@@ -239,8 +239,8 @@ def _class_info(row: SmartphoneClass, waitlist: tuple[int, int]) -> ClassInfo:
 
 
 async def _class_infos(session: AsyncSession, rows: Sequence[SmartphoneClass]) -> list[ClassInfo]:
-    totals = await _waitlist_totals(session, [row.id for row in rows])
-    return [_class_info(row, totals.get(row.id, (0, 0))) for row in rows]
+    totals = await waitlist_totals(session, [row.id for row in rows])
+    return [class_info_of(row, totals.get(row.id, (0, 0))) for row in rows]
 
 
 async def _load_class(session: AsyncSession, class_id: int) -> SmartphoneClass | None:
@@ -254,7 +254,7 @@ async def _fresh_class_info(session: AsyncSession, class_id: int) -> ClassInfo:
     return (await _class_infos(session, [row]))[0]
 
 
-def _registration_info(row: ClassRegistration, position: int | None) -> RegistrationInfo:
+def registration_info_of(row: ClassRegistration, position: int | None) -> RegistrationInfo:
     status = RegistrationStatus(row.status)
     return RegistrationInfo(
         id=row.id,
@@ -287,7 +287,7 @@ async def _waitlist_position(session: AsyncSession, row: ClassRegistration) -> i
 
 
 async def _registration_result(session: AsyncSession, row: ClassRegistration) -> RegistrationInfo:
-    return _registration_info(row, await _waitlist_position(session, row))
+    return registration_info_of(row, await _waitlist_position(session, row))
 
 
 # --- locking and seats ----------------------------------------------------------------------
@@ -373,7 +373,7 @@ async def _promote(
     for row in chosen:
         await queue_promotion_notice(session, row.id, now=now)
         await queue_reminders(session, row.id, policy=policy, now=now)
-    return [_registration_info(row, None) for row in chosen]
+    return [registration_info_of(row, None) for row in chosen]
 
 
 # --- classes --------------------------------------------------------------------------------
@@ -413,7 +413,7 @@ async def create_class(
     )
     session.add(row)
     await session.flush()
-    return _class_info(row, (0, 0))
+    return class_info_of(row, (0, 0))
 
 
 def _is_move(row: SmartphoneClass, clean: ClassDraft) -> bool:
@@ -698,7 +698,7 @@ async def _cancel_locked(
     if held:
         await _add_seats(session, row.class_id, -held)
         promoted = await _promote(session, row.class_id, policy=policy, now=now)
-    return CancelResult(cancelled=_registration_info(row, None), promoted=tuple(promoted))
+    return CancelResult(cancelled=registration_info_of(row, None), promoted=tuple(promoted))
 
 
 async def cancel_registration(
@@ -749,7 +749,7 @@ async def mark_attended(
         row.attended_at = None
         row.updated_at = now
     await session.flush()
-    return _registration_info(row, None)
+    return registration_info_of(row, None)
 
 
 async def list_registrations(session: AsyncSession, class_id: int) -> list[RegistrationInfo]:
@@ -772,7 +772,7 @@ def _with_positions(rows: Iterable[ClassRegistration]) -> list[RegistrationInfo]
     for row in rows:
         if row.status == RegistrationStatus.WAITLISTED:
             position += 1
-        infos.append(_registration_info(row, position))
+        infos.append(registration_info_of(row, position))
     return infos
 
 
