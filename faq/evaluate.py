@@ -53,6 +53,7 @@ class EvaluationReport:
     answered_share: float | None = None
     answered_precision: float | None = None
     threshold_table: list[dict[str, float]] = field(default_factory=list)
+    suggest_table: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -72,6 +73,7 @@ class EvaluationReport:
             data["answered_share"] = round(self.answered_share, 4)
             data["answered_precision"] = round(self.answered_precision or 0.0, 4)
         data["threshold_table"] = self.threshold_table
+        data["suggest_table"] = self.suggest_table
         return data
 
 
@@ -134,9 +136,11 @@ def outcome_rates(
     """Answered share and precision, wrong answers and fallback recall under thresholds."""
     answerable = [o for o in outcomes if _is_answerable(o)]
     out_of_scope = [o for o in outcomes if o.query.expect_fallback]
-    answered = correct = 0
+    answered = correct = kept = 0
     for o in answerable:
-        if thresholds.decide(list(o.scores)) == "answered":
+        status = thresholds.decide(list(o.scores))
+        kept += status != "fallback"
+        if status == "answered":
             answered += 1
             correct += o.ranked_ids[0] in o.query.relevant_ids
     oos_status = Counter(thresholds.decide(list(o.scores)) for o in out_of_scope)
@@ -148,15 +152,21 @@ def outcome_rates(
         "wrong_answer_rate": (answered - correct) / len(answerable) if answerable else 0.0,
         "fallback_recall": fell_back / len(out_of_scope) if out_of_scope else 0.0,
         "out_of_scope_answered": wrongly_answered_oos / len(out_of_scope) if out_of_scope else 0.0,
+        # Answerable questions that get an answer or choices rather than "ask a person".
+        "not_fallback_share": kept / len(answerable) if answerable else 0.0,
     }
+
+
+_TABLE_STEPS = (-0.1, -0.075, -0.05, -0.025, 0.0, 0.025, 0.05, 0.075, 0.1)
 
 
 def threshold_table(
     outcomes: Sequence[QueryOutcome], base: MatchThresholds
 ) -> list[dict[str, float]]:
-    """The trade-off around the configured thresholds (answer threshold varied)."""
+    """The trade-off around the configured answer threshold (the others kept)."""
     rows: list[dict[str, float]] = []
-    for answer in (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
+    for step in _TABLE_STEPS:
+        answer = round(base.answer + step, 3)
         thresholds = MatchThresholds(
             answer=answer,
             margin=base.margin,
@@ -164,6 +174,30 @@ def threshold_table(
             max_candidates=base.max_candidates,
         )
         row = {"answer_threshold": answer, **outcome_rates(outcomes, thresholds)}
+        rows.append({k: round(v, 4) for k, v in row.items()})
+    return rows
+
+
+def suggest_table(
+    outcomes: Sequence[QueryOutcome], base: MatchThresholds
+) -> list[dict[str, float]]:
+    """The trade-off around the configured suggest threshold: fallback recall against the
+    share of answerable questions that still get an answer or choices."""
+    rows: list[dict[str, float]] = []
+    for step in _TABLE_STEPS:
+        suggest = round(base.suggest + step, 3)
+        thresholds = MatchThresholds(
+            answer=max(base.answer, suggest),
+            margin=base.margin,
+            suggest=suggest,
+            max_candidates=base.max_candidates,
+        )
+        rates = outcome_rates(outcomes, thresholds)
+        row = {
+            "suggest_threshold": suggest,
+            "fallback_recall": rates["fallback_recall"],
+            "not_fallback_share": rates["not_fallback_share"],
+        }
         rows.append({k: round(v, 4) for k, v in row.items()})
     return rows
 
@@ -206,6 +240,7 @@ def evaluate(engine: FaqEngine, faq_path: Path, queries_path: Path) -> Evaluatio
         answered_share=rates["answered_share"],
         answered_precision=rates["answered_precision"],
         threshold_table=threshold_table(outcomes, engine.thresholds),
+        suggest_table=suggest_table(outcomes, engine.thresholds),
     )
 
 
@@ -230,9 +265,19 @@ def format_report(report: EvaluationReport) -> str:
     lines.append("")
     lines.append("answer threshold → answered share, precision, wrong answers, fallback recall")
     lines.extend(
-        f"  {row['answer_threshold']:.2f}  answered {row['answered_share']:.3f}  "
+        f"  {row['answer_threshold']:.3f}  answered {row['answered_share']:.3f}  "
         f"precision {row['answered_precision']:.3f}  wrong {row['wrong_answer_rate']:.3f}  "
         f"fallback recall {row['fallback_recall']:.3f}"
         for row in report.threshold_table
     )
+    if report.suggest_table:
+        lines.append("")
+        lines.append(
+            "suggest threshold → fallback recall, answerable questions not sent to a person"
+        )
+        lines.extend(
+            f"  {row['suggest_threshold']:.3f}  fallback recall {row['fallback_recall']:.3f}  "
+            f"not fallback {row['not_fallback_share']:.3f}"
+            for row in report.suggest_table
+        )
     return "\n".join(lines)

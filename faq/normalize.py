@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -219,6 +220,19 @@ class Analysis:
     # (term, kana_fold(reading)) of words not written in kana: lets the engine recognise
     # 暗証番号 in a question typed as あんしょうばんごう.
     term_readings: tuple[tuple[str, str], ...] = ()
+    # Terms present only as parts of a compound (住民, 票 of 住民票), never as a word of
+    # their own: a question weighs them less, or one compound would count three times.
+    parts: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Collected:
+    """What the analysis of one text gathers, segment by segment."""
+
+    terms: list[str] = field(default_factory=list)
+    readings: list[str] = field(default_factory=list)
+    term_readings: list[tuple[str, str]] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # terms added as parts of a compound
 
 
 @lru_cache(maxsize=1)
@@ -249,28 +263,27 @@ class TextNormalizer:
         folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]
         if not folded:
             return Analysis(folded="", terms=(), reading="")
-        terms: list[str] = []
-        readings: list[str] = []
-        term_readings: list[tuple[str, str]] = []
+        out = _Collected()
         for segment, canonical in self.synonyms.segments(standardize_dialect(folded)):
             if canonical is None:
-                self._analyze_free_text(segment, terms, readings, term_readings)
+                self._analyze_free_text(segment, out)
             else:
-                self._analyze_known_word(segment, canonical, terms, readings, term_readings)
+                self._analyze_known_word(segment, canonical, out)
+        only_parts: frozenset[str] = frozenset()
+        if out.parts:
+            as_part = Counter(out.parts)
+            as_term = Counter(out.terms)
+            only_parts = frozenset(t for t, n in as_part.items() if as_term[t] == n)
         return Analysis(
             folded=folded,
-            terms=tuple(terms),
-            reading=kana_fold("".join(readings)),
-            term_readings=tuple(term_readings),
+            terms=tuple(out.terms),
+            reading=kana_fold("".join(out.readings)),
+            term_readings=tuple(out.term_readings),
+            parts=only_parts,
         )
 
-    def _analyze_free_text(
-        self,
-        text: str,
-        terms: list[str],
-        readings: list[str],
-        term_readings: list[tuple[str, str]],
-    ) -> None:
+    def _analyze_free_text(self, text: str, out: _Collected) -> None:
+        terms, readings, term_readings = out.terms, out.readings, out.term_readings
         for morpheme in self._tokenize(text):
             surface = morpheme.surface()
             pos = morpheme.part_of_speech()[0]
@@ -298,22 +311,17 @@ class TextNormalizer:
                     sub = self._term(part.normalized_form())
                     if sub is not None and sub != term:
                         terms.append(sub)
+                        out.parts.append(sub)
                         if part.part_of_speech()[0] == "名詞":
                             term_readings.append((sub, _short_kana_fold(part.reading_form())))
 
-    def _analyze_known_word(
-        self,
-        text: str,
-        canonical: str,
-        terms: list[str],
-        readings: list[str],
-        term_readings: list[tuple[str, str]],
-    ) -> None:
+    def _analyze_known_word(self, text: str, canonical: str, out: _Collected) -> None:
         """A word of the synonym table (already canonical): one term, plus its own parts.
 
         Sudachi may split such a word (マイナ + ポータル); its parts must not be mapped as
         synonyms on their own, or マイナポータル would count as マイナンバーカード.
         """
+        terms, readings, term_readings = out.terms, out.readings, out.term_readings
         term = sys.intern(to_hiragana(canonical))
         terms.append(term)
         first_reading = len(readings)
@@ -339,6 +347,7 @@ class TextNormalizer:
                     and not (len(part) == 1 and is_kana(part))
                 ):
                     terms.append(sys.intern(part))
+                    out.parts.append(part)
                     if piece.part_of_speech()[0] == "名詞" and not is_kana(piece.surface()):
                         term_readings.append((part, _short_kana_fold(piece.reading_form())))
         if not is_kana(text):

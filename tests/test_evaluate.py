@@ -23,7 +23,7 @@ CONTRACT_KEYS = {
 }
 FALLBACK_KEYS = {"fallback_recall", "wrong_answer_rate"}
 
-FAQ = [
+FAQ: list[dict[str, Any]] = [
     {
         "id": "pin-forgot",
         "question": "マイナンバーカードの暗証番号を忘れました",
@@ -69,7 +69,7 @@ FAQ = [
 #   q5, q6 out of scope, "expect": "fallback"              → fallback
 # hit@1 = 2/4, hit@5 = 3/4, MRR@10 = (1 + 1 + 1/2 + 0)/4, wrong answers 1/4, fallback 2/2,
 # answered 3 of 4 answerable, 2 of them correct.
-QUERIES = [
+QUERIES: list[dict[str, Any]] = [
     {"query": "マイナンバーカードの暗証番号を忘れました", "relevant_ids": ["pin-forgot"]},
     {
         "query": "QRコードの読み取り方を教えてください",
@@ -132,9 +132,31 @@ def test_to_json_contract(report: EvaluationReport) -> None:
         assert 0.0 <= row["wrong_answer_rate"] <= 1.0
 
 
+def test_trade_off_tables_centre_on_the_configured_thresholds(report: EvaluationReport) -> None:
+    data = report.to_json()
+    answers = [row["answer_threshold"] for row in data["threshold_table"]]
+    suggests = [row["suggest_threshold"] for row in data["suggest_table"]]
+    assert 0.62 in answers
+    assert 0.36 in suggests
+    assert answers == sorted(answers)
+    assert suggests == sorted(suggests)
+    recall = [row["fallback_recall"] for row in data["suggest_table"]]
+    kept = [row["not_fallback_share"] for row in data["suggest_table"]]
+    # A higher suggest threshold sends more questions to a person, never fewer.
+    assert recall == sorted(recall)
+    assert kept == sorted(kept, reverse=True)
+
+
 def test_format_report_mentions_the_metrics(report: EvaluationReport) -> None:
     text = format_report(report)
-    for label in ("hit@1", "hit@5", "MRR@10", "fallback recall", "wrong-answer rate"):
+    for label in (
+        "hit@1",
+        "hit@5",
+        "MRR@10",
+        "fallback recall",
+        "wrong-answer rate",
+        "suggest threshold",
+    ):
         assert label in text
     assert "0.625" in text
 

@@ -201,6 +201,25 @@ def test_analyze_compound_parts_without_synonyms() -> None:
     assert {"暗証番号", "暗証", "番号"} <= set(terms)
 
 
+def test_analyze_marks_terms_that_are_only_compound_parts() -> None:
+    from faq.synonyms import SynonymTable
+
+    normalizer = TextNormalizer(SynonymTable([]))
+    analysis = normalizer.analyze("住民票の写し")
+    assert "住民票" in analysis.terms
+    assert {"住民", "票"} <= analysis.parts
+    assert "住民票" not in analysis.parts
+    # A part that is also written as a word of its own is a whole word.
+    assert "番号" not in normalizer.analyze("番号と暗証番号").parts
+    assert "番号" in normalizer.analyze("暗証番号").parts
+
+
+def test_analyze_parts_of_a_synonym_table_word(normalizer: TextNormalizer) -> None:
+    analysis = normalizer.analyze("マイナポータル")
+    assert set(analysis.parts) <= set(analysis.terms)
+    assert "まいなぽーたる" not in analysis.parts
+
+
 @pytest.mark.parametrize(
     ("kanji", "kana"),
     [("暗証番号", "あんしょうばんごう"), ("住民票", "じゅうみんひょう"), ("引っ越し", "ひっこし")],
