@@ -501,6 +501,17 @@ async def admin_root(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{ADMIN_PREFIX}/faq")
 
 
+def _login_key(context: AppContext) -> bytes:
+    """From MADOGUCHI_ADMIN_SECRET when set, so that several instances accept each other's
+    login forms; else random per process (a form opened before a restart asks again)."""
+    secret = context.settings.admin_secret
+    if secret is not None and secret.get_secret_value():
+        return hashlib.sha256(
+            b"madoguchi-admin-login:" + secret.get_secret_value().encode()
+        ).digest()
+    return secrets.token_bytes(32)
+
+
 def create_admin_app(
     context: AppContext,
     *,
@@ -526,7 +537,7 @@ def create_admin_app(
         policy=policy or LoginPolicy(),
         hasher=hasher or default_hasher(),
         clock=clock or SystemClock(),
-        login_key=login_key or secrets.token_bytes(32),
+        login_key=login_key or _login_key(context),
     )
     app[TEMPLATES] = create_templates(context)
     routes = web.RouteTableDef()

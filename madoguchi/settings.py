@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # Staff admin (issue 6). Secure cookies: on by default when the public URL is https.
     admin_session_hours: float = Field(default=8.0, gt=0.0, le=24.0 * 30)
     admin_cookie_secure: bool | None = None
+    # Signs the login form; set the same value on every instance behind one address.
+    admin_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
