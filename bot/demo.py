@@ -6,6 +6,12 @@ or taps becomes an update from their own demo resident; the page shows what the 
 that chat: the same texts, inline buttons and menu keyboard a Telegram user sees, produced by
 the same dispatcher and handlers.
 
+Telegram's client-side buttons work as in Telegram: a reply-keyboard button sends its label
+as text, and a `request_contact` button (「電話番号を送る」) shares the resident's own contact,
+which in the demo is an obviously fake sample number (DEMO_PHONE), said so on the page.
+Documents the bot sends (a class's .ics file) are shown with their name and caption, and
+downloaded from /demo/api/document/{message_id}, only from the visitor's own chat.
+
 Each browser gets its own resident id through a random cookie, so two visitors never see each
 other's chat. The page is plain HTML with a small script (no framework); every text is put in
 with `textContent`, so nothing the bot or a visitor writes can become markup.
@@ -30,6 +36,21 @@ COOKIE_NAME = "madoguchi_demo"
 MAX_TEXT_CHARS = 4096  # what Telegram lets a resident send in one message
 MAX_WAIT_SECONDS = 25.0
 FIRST_DEMO_USER_ID = 7_000_000_001
+# The demo resident's Telegram name (the sign-up offers it as the name to register).
+DEMO_FIRST_NAME = "体験ユーザー"
+# What a demo resident's 「電話番号を送る」 shares: a sample number, never a real one. Telegram
+# sends shared numbers in international form without the plus.
+DEMO_PHONE = "819000000000"
+DEMO_PHONE_SHOWN = "090-0000-0000"
+# Reply-keyboard buttons that ask the Telegram app for something; the demo does contacts only.
+_REQUEST_KEYS = (
+    "request_location",
+    "request_poll",
+    "request_users",
+    "request_user",
+    "request_chat",
+    "web_app",
+)
 PAGE_TEMPLATE = Path(__file__).with_name("demo_page.html")
 
 
@@ -64,6 +85,7 @@ class DemoChat:
         app.router.add_get("/demo/api/messages", self.messages)
         app.router.add_post("/demo/api/send", self.send)
         app.router.add_post("/demo/api/press", self.press)
+        app.router.add_post("/demo/api/contact", self.contact)
         app.router.add_get("/demo/api/document/{message_id:\\d+}", self.document)
 
     # -- visitors -----------------------------------------------------------------------------
@@ -78,6 +100,7 @@ class DemoChat:
         user_id = self._next_user_id
         self._next_user_id += 1
         self._visitors[token] = user_id
+        self.api.open_chat(user_id, first_name=DEMO_FIRST_NAME)
         while len(self._visitors) > self.max_visitors:
             _, forgotten = self._visitors.popitem(last=False)
             self.api.forget_chat(forgotten)
@@ -109,15 +132,36 @@ class DemoChat:
         response.headers["Referrer-Policy"] = "no-referrer"
         return self._with_cookie(response, token)
 
-    def _keyboard(self, user_id: int) -> list[list[str]] | None:
-        """The reply keyboard the bot set last in this chat (None once removed or never set)."""
-        keyboard: list[list[str]] | None = None
+    def _keyboard_message(self, user_id: int) -> SentMessage | None:
+        """The message whose reply keyboard is shown now (None once removed or never set)."""
+        current: SentMessage | None = None
         for message in self.api.messages(user_id):
             if message.keyboard is not None:
-                keyboard = message.keyboard
+                current = message
             elif message.removes_keyboard:
-                keyboard = None
-        return keyboard
+                current = None
+        return current
+
+    @staticmethod
+    def _keyboard_rows(message: SentMessage | None) -> list[list[dict[str, str]]] | None:
+        """The page's view of the reply keyboard: each button's label and what a tap does
+        (`text`: send the label; `contact`: share the demo contact; `unsupported`)."""
+        rows = message.keyboard_buttons if message is not None else None
+        if rows is None:
+            return None
+        return [
+            [{"text": str(b.get("text", "")), "action": _action(b)} for b in row] for row in rows
+        ]
+
+    @staticmethod
+    def _message_json(message: SentMessage) -> dict[str, Any]:
+        """The fake API's view of a message, plus the number of a shared contact."""
+        data = message.to_json()
+        phone = message.contact_phone
+        if phone == DEMO_PHONE:
+            phone = DEMO_PHONE_SHOWN
+        data["contact"] = {"phone_number": phone} if phone is not None else None
+        return data
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         """Messages changed after `since` (a chat revision); waits up to `wait` s for news."""
@@ -127,10 +171,16 @@ class DemoChat:
         if token is None and wait > 0:
             await self.api.wait_for_change(user_id, since, wait, give_up=lambda: self._closed)
         revision, changed = self.api.changes_since(user_id, since)
+        keyboard = self._keyboard_message(user_id)
+        markup = (keyboard.reply_markup or {}) if keyboard is not None else {}
+        placeholder = markup.get("input_field_placeholder")
         payload: dict[str, Any] = {
             "revision": revision,
-            "messages": [m.to_json() for m in changed],
-            "keyboard": self._keyboard(user_id),
+            "messages": [self._message_json(m) for m in changed],
+            "keyboard": keyboard.keyboard if keyboard is not None else None,
+            "keyboard_rows": self._keyboard_rows(keyboard),
+            "placeholder": placeholder if isinstance(placeholder, str) else None,
+            "demo_phone": DEMO_PHONE_SHOWN,
             "notices": [
                 {"text": notice.text, "alert": notice.show_alert}
                 for notice in self.api.notices_since(user_id, since)
@@ -148,7 +198,18 @@ class DemoChat:
             return _error("メッセージが空です。文字を入力してください。", token)
         if len(text) > MAX_TEXT_CHARS:
             return _error(f"長すぎます。{MAX_TEXT_CHARS}文字までにしてください。", token)
-        self.api.send_text(user_id, text, first_name="体験")
+        self.api.send_text(user_id, text, first_name=DEMO_FIRST_NAME)
+        return self._with_cookie(web.json_response({"ok": True}), token)
+
+    async def contact(self, request: web.Request) -> web.StreamResponse:
+        """「電話番号を送る」 (a request_contact button of the reply keyboard shown now): the
+        demo resident shares their contact, with the sample number DEMO_PHONE."""
+        user_id, token = self.visitor(request)
+        await _json_body(request)
+        rows = self._keyboard_rows(self._keyboard_message(user_id)) or []
+        if not any(button["action"] == "contact" for row in rows for button in row):
+            return _error("そのボタンは、もう使えません。", token)
+        self.api.send_contact(user_id, phone_number=DEMO_PHONE, first_name=DEMO_FIRST_NAME)
         return self._with_cookie(web.json_response({"ok": True}), token)
 
     async def press(self, request: web.Request) -> web.StreamResponse:
@@ -164,9 +225,10 @@ class DemoChat:
         return self._with_cookie(web.json_response({"ok": True}), token)
 
     async def document(self, request: web.Request) -> web.StreamResponse:
+        """A file the bot sent to this visitor's own chat (another visitor's: 404)."""
         user_id, _ = self.visitor(request)
         message = self.api.message(user_id, int(request.match_info["message_id"]))
-        if message is None or message.document is None or message.deleted:
+        if message is None or not message.from_bot or message.document is None or message.deleted:
             raise web.HTTPNotFound()
         document = message.document
         return web.Response(
@@ -176,9 +238,19 @@ class DemoChat:
                 "Content-Disposition": (
                     f"attachment; filename*=UTF-8''{quote(document.file_name)}"
                 ),
+                "Content-Security-Policy": "sandbox; default-src 'none'",
+                "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff",
             },
         )
+
+
+def _action(button: dict[str, Any]) -> str:
+    if button.get("request_contact"):
+        return "contact"
+    if any(button.get(key) for key in _REQUEST_KEYS):
+        return "unsupported"
+    return "text"
 
 
 def _has_button(message: SentMessage, data: object) -> bool:

@@ -149,6 +149,7 @@ class SentMessage:
     edits: int = 0
     deleted: bool = False
     revision: int = 0  # the chat revision of the last change (send, edit or delete)
+    contact_phone: str | None = None  # the number of a contact the resident shared
 
     @property
     def inline_buttons(self) -> list[list[Button]]:
@@ -181,6 +182,16 @@ class SentMessage:
     @property
     def removes_keyboard(self) -> bool:
         return bool((self.reply_markup or {}).get("remove_keyboard"))
+
+    @property
+    def keyboard_buttons(self) -> list[list[JSON]] | None:
+        """The reply keyboard this message sets, each button as Telegram's KeyboardButton
+        object (`text` plus `request_contact` and the like), or None if it sets none."""
+        markup = self.reply_markup or {}
+        rows = markup.get("keyboard")
+        if rows is None:
+            return None
+        return [[dict(b) if isinstance(b, dict) else {"text": str(b)} for b in row] for row in rows]
 
     def button_texts(self) -> list[str]:
         """Every inline button label, row by row flattened."""
@@ -642,11 +653,17 @@ class FakeBotAPI:
         }
         return self._resident_message(user_id, "花子", {"voice": voice}, kind="voice", text=None)
 
-    def send_contact(self, user_id: int, *, phone_number: str = "+81 90-0000-0000") -> int:
-        contact = {"phone_number": phone_number, "first_name": "花子", "user_id": user_id}
-        return self._resident_message(
-            user_id, "花子", {"contact": contact}, kind="contact", text=None
+    def send_contact(
+        self, user_id: int, *, phone_number: str = "+81 90-0000-0000", first_name: str = "花子"
+    ) -> int:
+        """The resident shares their own contact (Telegram's request_contact button)."""
+        contact = {"phone_number": phone_number, "first_name": first_name, "user_id": user_id}
+        update_id = self._resident_message(
+            user_id, first_name, {"contact": contact}, kind="contact", text=None
         )
+        chat = self._chat(user_id)
+        chat.messages[chat.next_message_id - 1].contact_phone = phone_number
+        return update_id
 
     def send_document(self, user_id: int, *, file_name: str = "申請書.pdf") -> int:
         document = {
@@ -682,6 +699,13 @@ class FakeBotAPI:
         update_id = self._enqueue({"callback_query": query})
         self._query_of_update[update_id] = query_id
         return update_id
+
+    def open_chat(self, user_id: int, *, first_name: str = "花子") -> None:
+        """Name the resident of this chat before anything is sent (no update is queued).
+
+        Otherwise the chat is created, with the default name, by whatever touches it first.
+        """
+        self._chat(user_id, first_name)
 
     def send_raw_update(self, update: JSON) -> int:
         """Queue any update object (its update_id is assigned here)."""
