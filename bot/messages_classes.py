@@ -17,7 +17,8 @@ from madoguchi.settings import TownInfo
 WEEKDAYS = "月火水木金土日"
 NAME_MAX = 100
 SAMPLE_LABEL = "（サンプル）"
-VENUE_IN_BUTTON_MAX = 12
+# A class button names the class (phones cut long buttons): its day, start and title.
+TITLE_IN_BUTTON_MAX = 16
 
 # --- buttons --------------------------------------------------------------------------------
 
@@ -88,10 +89,11 @@ def seats_status(klass: ClassInfo, now: datetime) -> str:
 
 
 def class_button(klass: ClassInfo, now: datetime, zone: ZoneInfo) -> str:
-    venue = klass.venue
-    if len(venue) > VENUE_IN_BUTTON_MAX:
-        venue = venue[: VENUE_IN_BUTTON_MAX - 1] + "…"
-    return f"{when(klass.starts_at, klass.ends_at, zone)} {venue} {seats_status(klass, now)}"
+    """`12月3日（水）14:00 はじめてのスマホ 残り3席`; a sample keeps its 【サンプル】 mark."""
+    name = title(klass)
+    if len(name) > TITLE_IN_BUTTON_MAX:
+        name = name[: TITLE_IN_BUTTON_MAX - 1] + "…"
+    return f"{moment(klass.starts_at, zone)} {name} {seats_status(klass, now)}"
 
 
 def class_list(classes: list[ClassInfo], now: datetime, zone: ZoneInfo) -> str:

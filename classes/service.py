@@ -86,6 +86,7 @@ CAPACITY_MAX = 10_000
 MAX_SEATS_LIMIT = 10
 PHONE_MIN_DIGITS = 10
 PHONE_MAX_DIGITS = 15
+JAPAN_CODE = "81"
 
 # Who cancelled a registration (class_registrations.cancelled_by).
 BY_RESIDENT = "resident"
@@ -137,8 +138,9 @@ def normalize_phone(phone: str | None) -> tuple[bool, str | None]:
     """(valid, normalised) for an optional phone number.
 
     Blank = no phone. Otherwise digits (full-width too), dashes, spaces and brackets are
-    accepted and a leading + is kept; 10–15 digits remain, e.g. "09012345678" or
-    "+819012345678" (Telegram's shared contacts look like that).
+    accepted; 10–15 digits remain, e.g. "09012345678". A Japanese number in international
+    form ("+81 90-1234-5678", as Telegram shares contacts) becomes "09012345678"; other
+    countries' numbers keep their leading +.
     """
     if phone is None or not phone.strip():
         return True, None
@@ -147,6 +149,10 @@ def normalize_phone(phone: str | None) -> tuple[bool, str | None]:
     digits = _PHONE_SEPARATORS.sub("", text.removeprefix("+"))
     if not digits.isascii() or not digits.isdigit():
         return False, None
+    if plus and digits.startswith(JAPAN_CODE) and 9 <= len(digits) - len(JAPAN_CODE) <= 10:
+        # A Japanese number in international form (Telegram's shared contacts): staff read
+        # and dial it as 090…, so it is kept in the domestic form.
+        return True, "0" + digits[len(JAPAN_CODE) :]
     if not PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
         return False, None
     return True, ("+" if plus else "") + digits

@@ -239,9 +239,9 @@ async def test_list_shows_date_venue_and_seats_as_buttons(town: Town) -> None:
     assert "残り3席" in sent.text
     assert "満席・キャンセル待ちできます" in sent.text
     assert sent.labels == [
-        f"{WHEN} 中央公民館 2階 残り3席",
-        "12月5日（金）10:00〜11:00 中央公民館 2階 満席・キャンセル待ちできます",
-        "12月6日（土）10:00〜11:00 中央公民館 2階 満席",
+        "12月3日（水）14:00 はじめてのスマホ 残り3席",
+        "12月5日（金）10:00 マイナポータル入門 満席・キャンセル待ちできます",
+        "12月6日（土）10:00 写真の送り方 満席",
         "予約の確認",
         "メニューに戻る",
     ]
@@ -305,7 +305,7 @@ async def test_sign_up_step_by_step_with_prefilled_name_and_shared_contact(town:
         "持ち物：スマートフォン、老眼鏡",
         "人数：2人",
         "お名前：花子",
-        "電話番号：+819012345678",
+        "電話番号：09012345678",
     ):
         assert part in confirm.text
     assert "キャンセル待ち" not in confirm.text
@@ -320,7 +320,7 @@ async def test_sign_up_step_by_step_with_prefilled_name_and_shared_contact(town:
     assert document.caption == texts.ICS_CAPTION
     assert document.reply_markup is not None
     [row] = await town.registrations()
-    assert (row.name, row.phone, row.seats, row.status) == ("花子", "+819012345678", 2, "confirmed")
+    assert (row.name, row.phone, row.seats, row.status) == ("花子", "09012345678", 2, "confirmed")
     assert row.resident_id == await town.resident_id(HANAKO)
 
     [event] = ics_of(document).walk("VEVENT")

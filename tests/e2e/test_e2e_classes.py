@@ -61,7 +61,7 @@ async def _sign_up(
     """スマホ教室 → the class → 申し込む → name → phone → 1人 → 申し込む."""
     listing = await resident.say("スマホ教室")
     assert "スマホ教室の予定です。" in (listing.text or "")
-    details = await resident.tap(listing, VENUE)
+    details = await resident.tap(listing, "はじめてのスマホ")
     assert "■ はじめてのスマホ" in (details.text or "")
     name = await resident.tap(details, "申し込む")
     assert "「花子」でよろしければ" in (name.text or "")
