@@ -517,12 +517,34 @@ def build_parser() -> argparse.ArgumentParser:
 PRIVATE_DATA_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "aiohttp.client")
 
 
+class RedactingFormatter(logging.Formatter):
+    """Masks phone numbers, long digit runs and e-mail addresses in messages and tracebacks.
+
+    A database error can quote the row it refused (PostgreSQL's "Failing row contains (…)"),
+    and an exception can carry what a resident typed; the log must not keep either.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        from faq.redact import redact
+
+        copy = logging.makeLogRecord(record.__dict__)
+        copy.msg, copy.args = redact(record.getMessage()), None
+        if copy.exc_info and not copy.exc_text:
+            copy.exc_text = self.formatException(copy.exc_info)
+        if copy.exc_text:
+            copy.exc_text = redact(copy.exc_text)
+        copy.exc_info = None  # formatted above, from the redacted text
+        return super().format(copy)
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # Residents' data stays out of the logs whatever the level asked for.
     for name in PRIVATE_DATA_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)

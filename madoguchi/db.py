@@ -90,7 +90,14 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     # Pinging before each checkout guards against a database server that dropped the
     # connection; a local SQLite file cannot, so it would only add a round trip per update.
-    engine = create_async_engine(database_url, echo=echo, pool_pre_ping=sqlite_file is None)
+    # hide_parameters: a failed statement's error (logged by the bot's error handler) must not
+    # carry residents' names or phone numbers from its bound values.
+    engine = create_async_engine(
+        database_url,
+        echo=echo,
+        pool_pre_ping=sqlite_file is None,
+        hide_parameters=True,
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
     return engine

@@ -317,3 +317,32 @@ def test_logging_never_shows_sql_or_request_bodies(level: str) -> None:
     for name in PRIVATE_DATA_LOGGERS:
         assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
     assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
+
+
+def test_logged_messages_and_tracebacks_mask_phone_numbers() -> None:
+    """PostgreSQL quotes a refused row in its error; a traceback must not keep a phone."""
+    import logging
+
+    from madoguchi.cli import RedactingFormatter
+
+    formatter = RedactingFormatter("%(levelname)s %(name)s: %(message)s")
+    try:
+        raise ValueError("DETAIL: Failing row contains (7, 山田, 090-8765-4321, a@example.jp).")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "bot",
+            logging.ERROR,
+            __file__,
+            1,
+            "update %s failed for %s",
+            (12, "09087654321"),
+            sys.exc_info(),
+        )
+    text = formatter.format(record)
+    assert "8765" not in text
+    assert "example.jp" not in text
+    assert "update 12 failed" in text  # short numbers stay readable
+    assert "ValueError" in text and "Failing row contains" in text
+    assert record.exc_info is not None  # the original record is left as it was
