@@ -184,6 +184,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         stack.push_async_callback(_finish, refresher)
         print(f"madoguchi が起動しました / madoguchi is running: {url}", flush=True)
         print(f"  FAQ: {len(context.faq_engine)} 件を検索できます", flush=True)
+        print(
+            f"  職員用の管理画面 / staff admin: {url.rstrip('/')}/admin/"
+            "（ログインは madoguchi staff add 名前 で作ります）",
+            flush=True,
+        )
         if demo is not None:
             print(f"  体験版のチャット / demo chat (no BOT_TOKEN): {url}", flush=True)
         elif webhook:
