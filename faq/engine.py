@@ -65,6 +65,8 @@ class FieldWeights:
 
     weight: dict[str, float]
     length_norm: dict[str, float]
+    # The answer's weight in an entry that has no alternative phrasings (None = as above).
+    answer_without_alternatives: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,12 @@ class RankingParameters:
         default_factory=lambda: FieldWeights(
             weight={"question": 3.0, "alternatives": 2.0, "keywords": 2.0, "answer": 0.6},
             length_norm={"question": 0.5, "alternatives": 0.5, "keywords": 0.0, "answer": 0.75},
+            # An entry without alternative phrasings (most municipal FAQ files) has only its
+            # question and answer to be found by; its answer counts more. On the development
+            # questions against the curated FAQ stripped of alternatives and keywords plus
+            # 1,000 bare synthetic entries: hit@1/hit@5 0.639/0.872 -> 0.658/0.888; the FAQ
+            # with alternatives is unchanged.
+            answer_without_alternatives=1.0,
         )
     )
     channel_weight: dict[str, float] = field(
@@ -383,7 +391,14 @@ class FaqEngine:
                     continue
                 b = params.length_norm[name]
                 norm = 1.0 - b + b * len(terms) / self._average_length[channel_name][name]
-                factor = params.weight[name] / norm
+                weight = params.weight[name]
+                if (
+                    name == "answer"
+                    and params.answer_without_alternatives is not None
+                    and not item.document.alternatives
+                ):
+                    weight = params.answer_without_alternatives
+                factor = weight / norm
                 for term, tf in Counter(terms).items():
                     weighted[term] = weighted.get(term, 0.0) + factor * tf
             self._channels[channel_name].add(slot, weighted)

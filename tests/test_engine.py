@@ -221,6 +221,29 @@ def test_words_used_together_count_more_than_words_found_apart() -> None:
     assert leads[1] > leads[0]
 
 
+def test_the_answer_counts_more_in_an_entry_without_alternatives() -> None:
+    """A bare entry (question and answer only, as most municipal FAQ files are) is found by
+    its answer's words more readily than the same answer in an entry with phrasings."""
+    bare = FaqDocument(
+        id="bare",
+        question="児童手当について",
+        answer="出生や転入の日の翌日から15日以内に、子育て支援の窓口で申請してください。",
+    )
+    phrased = replace(bare, id="phrased", alternatives=("児童手当のこと",))
+    other = FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。")
+    query = "子どもが生まれたら何日以内に申請？"
+    scores = {}
+    for boost in (None, 1.0):
+        fields = replace(RankingParameters().fields, answer_without_alternatives=boost)
+        engine = FaqEngine(parameters=replace(RankingParameters(), fields=fields))
+        engine.rebuild([bare, phrased, other])
+        scores[boost] = {c.faq_id: c.score for c in engine.rank(query)}
+    lead_without = scores[None]["bare"] - scores[None]["phrased"]
+    lead_with = scores[1.0]["bare"] - scores[1.0]["phrased"]
+    assert lead_without == pytest.approx(0.0, abs=1e-3)
+    assert lead_with > 0.005
+
+
 def test_calibration_keeps_the_order_and_the_range(engine: FaqEngine) -> None:
     """The evidence lift is the same for every candidate of a question: order unchanged."""
     plain = FaqEngine(parameters=replace(RankingParameters(), evidence_weight=0.0))
