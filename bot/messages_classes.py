@@ -224,6 +224,20 @@ def seats_button(seats: int) -> str:
     return f"{seats}人"
 
 
+# 持ち物 may be long (staff may enter 5,000 characters); the summary is part of messages that
+# must fit in one Telegram message (4,096 characters), so it shows the start of it. The class
+# page (split into several messages when needed) shows all of it.
+WHAT_TO_BRING_IN_SUMMARY_MAX = 300
+WHAT_TO_BRING_CUT = "…（くわしくは教室の案内をご覧ください）"
+
+
+def _what_to_bring(klass: ClassInfo) -> str:
+    text = klass.what_to_bring.strip()
+    if len(text) > WHAT_TO_BRING_IN_SUMMARY_MAX:
+        return text[:WHAT_TO_BRING_IN_SUMMARY_MAX].rstrip() + WHAT_TO_BRING_CUT
+    return text
+
+
 def _summary(klass: ClassInfo, zone: ZoneInfo, seats: int) -> list[str]:
     lines = [
         f"■ {title(klass)}",
@@ -231,7 +245,7 @@ def _summary(klass: ClassInfo, zone: ZoneInfo, seats: int) -> list[str]:
         f"場所：{klass.venue}",
     ]
     if klass.what_to_bring.strip():
-        lines.append(f"持ち物：{klass.what_to_bring.strip()}")
+        lines.append(f"持ち物：{_what_to_bring(klass)}")
     lines.append(f"人数：{seats}人")
     return lines
 
@@ -350,6 +364,7 @@ def cancelled(klass: ClassInfo, zone: ZoneInfo) -> str:
 
 
 ALREADY_CANCELLED = "このお申し込みは、もうキャンセルされています。"
+CLASS_OVER = "この教室は、もう終わっています。\nキャンセルの手続きはいりません。"
 NOT_CANCELLED = "キャンセルしませんでした。お申し込みはそのままです。"
 
 
@@ -367,10 +382,20 @@ def _how_to_cancel() -> str:
     )
 
 
-def reminder_day_before(klass: ClassInfo, registration: RegistrationInfo, zone: ZoneInfo) -> str:
+def reminder_day_before(
+    klass: ClassInfo, registration: RegistrationInfo, zone: ZoneInfo, now: datetime | None = None
+) -> str:
+    """`now` is when it is sent: a reminder sent late (the process was down) on the class day
+    itself says 「本日」, not 「明日」."""
+    class_day = klass.starts_at.astimezone(zone).date()
+    today = now.astimezone(zone).date() if now is not None else None
+    if today is None or today < class_day:
+        opening = f"明日 {day(klass.starts_at, zone)} は、スマホ教室の日です。"
+    else:
+        opening = f"本日 {day(klass.starts_at, zone)} は、スマホ教室の日です。"
     return "\n".join(
         [
-            f"明日 {day(klass.starts_at, zone)} は、スマホ教室の日です。",
+            opening,
             "",
             *_summary(klass, zone, registration.seats),
             "",

@@ -14,6 +14,7 @@ session's middlewares, and the dispatcher alone paces, waits for `retry_after` a
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -34,6 +35,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import messages_classes as texts
 from bot.callbacks import ClassAction, ClassCb, MenuAction, MenuCb
+from classes.clock import Clock, SystemClock
 from classes.notifications import SendOutcome
 from classes.types import NotificationKind, OutgoingNotification
 from madoguchi.settings import TownInfo
@@ -46,11 +48,18 @@ log = logging.getLogger(__name__)
 _NOT_SENT_NETWORK_ERRORS = ("ClientConnectorError", "ClientConnectorDNSError", "ClientProxy")
 
 
-def render(item: OutgoingNotification, zone: ZoneInfo, town: TownInfo | None = None) -> str:
-    """The text of one notification, in the town's zone."""
+def render(
+    item: OutgoingNotification,
+    zone: ZoneInfo,
+    town: TownInfo | None = None,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """The text of one notification, in the town's zone; `now` is the moment of sending (a
+    day-before reminder sent late, on the class day, words the day accordingly)."""
     klass, registration = item.klass, item.registration
     if item.kind is NotificationKind.DAY_BEFORE:
-        return texts.reminder_day_before(klass, registration, zone)
+        return texts.reminder_day_before(klass, registration, zone, now)
     if item.kind is NotificationKind.HOURS_BEFORE:
         return texts.reminder_hours_before(klass, registration, zone)
     if item.kind is NotificationKind.PROMOTED:
@@ -117,16 +126,18 @@ class TelegramNotificationSender:
         *,
         town: TownInfo | None = None,
         request_timeout: int | None = 30,
+        clock: Clock | None = None,
     ) -> None:
         self.bot = bot
         self.tz = tz
         self.town = town
         self.request_timeout = request_timeout
+        self.clock = clock or SystemClock()
 
     async def send(self, item: OutgoingNotification) -> SendOutcome:
         method = SendMessage(
             chat_id=item.telegram_user_id,
-            text=render(item, self.tz, self.town),
+            text=render(item, self.tz, self.town, now=self.clock.now()),
             reply_markup=keyboard(item),
         )
         try:

@@ -55,6 +55,7 @@ from classes.types import (
     SignUpRefusal,
     SignUpResult,
 )
+from madoguchi.residents import Resident
 
 __all__ = [
     "ClassRuleError",
@@ -720,7 +721,8 @@ async def cancel_registration(
 
     With `resident_id` only that resident's own registration is touched: a forged or stale
     id (someone else's, unknown, already cancelled) gives CancelResult(None) and changes
-    nothing. `resident_id=None` is a staff cancellation.
+    nothing; so does an old button tapped after the class has ended (`class_finished`): the
+    roster of that day stays as staff saw it. `resident_id=None` is a staff cancellation.
     """
     _require_aware(now)
     class_id = await _lock_class_of_registration(session, registration_id)
@@ -729,8 +731,12 @@ async def cancel_registration(
     row = await session.get(ClassRegistration, registration_id, populate_existing=True)
     if row is None or row.status not in _ACTIVE:
         return CancelResult(cancelled=None)
-    if resident_id is not None and row.resident_id != resident_id:
-        return CancelResult(cancelled=None)
+    if resident_id is not None:
+        if row.resident_id != resident_id:
+            return CancelResult(cancelled=None)
+        klass = await _load_class(session, class_id)
+        if klass is not None and now >= klass.ends_at:
+            return CancelResult(cancelled=None, class_finished=True)
     return await _cancel_locked(session, row, by=by, now=now, policy=policy)
 
 
@@ -842,8 +848,19 @@ async def delete_resident_registrations(
 ) -> int:
     """Delete all of a resident's registrations (/mydata). Active ones are cancelled first,
     so their seats go to the waitlist; attended seats are released from the count. Returns
-    how many registrations were deleted."""
+    how many registrations were deleted.
+
+    On PostgreSQL the resident row is locked first (FOR UPDATE): a sign-up of the same
+    resident racing this deletion (another update of theirs) then waits at its foreign-key
+    check, and fails once the caller has deleted the resident, instead of committing a
+    registration that the loop below no longer sees and that the resident row's ON DELETE
+    CASCADE would remove without giving its seats back. (On SQLite the first UPDATE below
+    already takes the database's write lock for the whole transaction.)"""
     _require_aware(now)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(Resident.id).where(Resident.id == resident_id).with_for_update()
+        )
     class_id = 0
     while (
         locked := await _lock_next_class_of_resident(session, resident_id, class_id)

@@ -122,11 +122,13 @@ class SignUpResult:
 @dataclass(frozen=True, slots=True)
 class CancelResult:
     """`cancelled` is None when there was nothing to cancel (already cancelled, not the
-    resident's own, unknown id). `promoted` lists the waitlisted registrations confirmed by
+    resident's own, unknown id) or, with `class_finished`, when a resident tried to cancel
+    after the class had ended. `promoted` lists the waitlisted registrations confirmed by
     the seats this cancellation freed (each gets a PROMOTED notification)."""
 
     cancelled: RegistrationInfo | None
     promoted: tuple[RegistrationInfo, ...] = ()
+    class_finished: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,12 @@
 """スマホ教室: upcoming classes → details → 申し込む → name → phone (optional) → seats →
 confirmation → done (with a .ics file); 予約の確認 → キャンセルする → confirmation → done.
 
-The sign-up flow keeps its answers in FSM state data (class id, started-at time, name, phone,
-seats); every button of the flow names its class and is checked against that data, so stale
-or forged buttons do nothing. A flow older than FLOW_TIMEOUT is forgotten: its buttons say
-politely to start again, and text typed into it is read as a question again. While the flow
-waits for a name or a phone number, typed text is the answer, not a question; the menu
-buttons and commands leave the flow.
+The sign-up flow keeps its answers in FSM state data (class id, started-at and last-step
+times, name, phone, seats); every button of the flow names its class and is checked against
+that data, so stale or forged buttons do nothing. A flow left without a step for FLOW_TIMEOUT
+is forgotten: its buttons say politely to start again, and text typed into it is read as a
+question again. While the flow waits for a name or a phone number, typed text is the answer,
+not a question; the menu buttons and commands leave the flow.
 
 Capacity, waitlist, deadlines and double taps are decided by `classes.service`; the checks
 here only spare a resident a flow that cannot succeed, and the service has the last word.
@@ -281,22 +281,25 @@ async def _start_sign_up(
 
 
 def _expired(data: dict[str, Any], now: datetime) -> bool:
+    """No step for FLOW_TIMEOUT: counted from the last step (`active_at`), so a slow but
+    active resident is not cut off; flows stored before it existed count from the start."""
     try:
-        started = datetime.fromisoformat(str(data["started_at"]))
+        last = datetime.fromisoformat(str(data.get("active_at") or data["started_at"]))
     except (KeyError, ValueError):
         return True
-    return started.tzinfo is None or now - started > FLOW_TIMEOUT
+    return last.tzinfo is None or now - last > FLOW_TIMEOUT
 
 
 async def _flow_data(state: FSMContext, now: datetime) -> dict[str, Any] | None:
-    """The running flow's data, or None (no flow, or one that timed out: it is forgotten)."""
+    """The running flow's data, or None (no flow, or one that timed out: it is forgotten).
+    A live flow's clock restarts: this update is a step of it."""
     if await state.get_state() is None:
         return None
     data = await state.get_data()
     if "class_id" not in data or _expired(data, now):
         await state.clear()
         return None
-    return data
+    return await state.update_data(active_at=now.isoformat())
 
 
 async def _class_for_step(turn: _Turn, class_id: int) -> ClassInfo | None:
@@ -693,6 +696,10 @@ async def registration_button(
         await callback.answer()
         await bot.send_message(chat_id, texts.ALREADY_CANCELLED, reply_markup=kb.after_cancel())
         return
+    if klass.ends_at <= now:  # an old button: the service refuses it too (class_finished)
+        await callback.answer()
+        await bot.send_message(chat_id, texts.CLASS_OVER, reply_markup=kb.after_cancel())
+        return
     if action is RegistrationAction.ASK_CANCEL:
         await callback.answer()
         await bot.send_message(
@@ -707,7 +714,8 @@ async def registration_button(
     await session.commit()  # cancelled (and the next resident promoted) before saying so
     await callback.answer()
     if result.cancelled is None:
-        await bot.send_message(chat_id, texts.ALREADY_CANCELLED, reply_markup=kb.after_cancel())
+        text = texts.CLASS_OVER if result.class_finished else texts.ALREADY_CANCELLED
+        await bot.send_message(chat_id, text, reply_markup=kb.after_cancel())
         return
     await bot.send_message(chat_id, texts.cancelled(klass, zone), reply_markup=kb.after_cancel())
 

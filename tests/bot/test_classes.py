@@ -775,3 +775,88 @@ def test_dates_in_the_town_zone() -> None:
         == "12月3日（水）14:00〜12月4日（木）10:00"
     )
     assert texts.title(_info(is_sample=True)) == "はじめてのスマホ（サンプル）"
+
+
+def test_flow_screens_fit_in_one_telegram_message_with_a_very_long_what_to_bring() -> None:
+    """持ち物 may be 5,000 characters (the admin allows it); the confirmation, done, already
+    registered and cancel screens are single messages and must stay within 4,096."""
+    klass = ClassInfo(
+        id=1,
+        title="教" * 200,
+        description="",
+        what_to_bring="持" * 5000,
+        venue="場" * 200,
+        starts_at=datetime(2025, 12, 3, 5, 0, tzinfo=UTC),
+        ends_at=datetime(2025, 12, 3, 6, 30, tzinfo=UTC),
+        capacity=3,
+        confirmed_seats=0,
+        waitlisted_seats=0,
+        waitlisted_registrations=0,
+        max_seats_per_registration=2,
+        waitlist_enabled=True,
+        registration_deadline=datetime(2025, 12, 2, 8, 0, tzinfo=UTC),
+        status=ClassStatus.SCHEDULED,
+        schedule_version=1,
+        is_sample=False,
+    )
+    registration = RegistrationInfo(
+        id=1,
+        class_id=1,
+        resident_id=1,
+        name="名" * 100,
+        phone="09012345678",
+        seats=2,
+        status=RegistrationStatus.CONFIRMED,
+        waitlist_position=None,
+        created_at=START,
+        confirmed_at=START,
+        cancelled_at=None,
+        cancelled_by=None,
+        attended_at=None,
+    )
+    screens = [
+        texts.confirmation(
+            klass, TOKYO, name="名" * 100, phone="+" + "9" * 15, seats=2, waitlist_expected=True
+        ),
+        texts.signed_up(klass, registration, TOKYO, reminded=True),
+        texts.already_registered(klass, registration, TOKYO),
+        texts.confirm_cancel(klass, registration, TOKYO),
+    ]
+    for screen in screens:
+        assert len(screen) <= messages.TELEGRAM_TEXT_LIMIT
+        assert "持ち物：持持持" in screen
+
+
+async def test_a_slow_but_active_sign_up_is_not_cut_off(town: Town) -> None:
+    """The 30 minutes count from the resident's last step, not from 申し込む: someone who
+    looks for their phone number for 20 minutes and takes 20 more to choose is still in."""
+    klass = await town.create()
+    details = await town.open_class(HANAKO, klass.id)
+    [name], _, _ = await town.tap(HANAKO, details.button("申し込む"))
+    [_phone], _, _ = await town.tap(HANAKO, name.button("この名前で申し込む"))
+    town.clock.advance(timedelta(minutes=20))
+    _ack, seats = await town.h.text(HANAKO, "090-1234-5678")
+    town.clock.advance(timedelta(minutes=20))
+    [confirm], _, _ = await town.tap(HANAKO, seats.button("1人（ご本人だけ）"))
+    assert confirm.text.startswith("この内容で申し込みます。")
+    town.clock.advance(timedelta(minutes=20))
+    [done], documents, _ = await town.tap(HANAKO, confirm.button("申し込む"))
+    assert done.text.startswith("申し込みが完了しました。")
+    assert len(documents) == 1
+
+
+async def test_an_old_cancel_button_after_the_class_changes_nothing(town: Town) -> None:
+    klass = await town.create()
+    await town.sign_up(HANAKO, klass.id)
+    [mine], _, _ = await town.tap(HANAKO, ClassCb(action=ClassAction.MINE).pack())
+    [ask], _, _ = await town.tap(HANAKO, mine.button("キャンセルする：12月3日（水）"))
+    town.clock.set(klass.ends_at + timedelta(days=1))
+    for button in (
+        mine.button("キャンセルする：12月3日（水）"),
+        ask.button("はい、キャンセルします"),
+    ):
+        [reply], _, _ = await town.tap(HANAKO, button)
+        assert reply.text == texts.CLASS_OVER
+        assert reply.labels == ["予約の確認", "教室の一覧に戻る", "メニューに戻る"]
+    [row] = await town.registrations()
+    assert (row.status, row.cancelled_at) == ("confirmed", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,9 @@ from aiogram.methods import SendMessage
 from bot.callbacks import ClassAction, ClassCb, MenuAction, MenuCb
 from bot.factory import create_bot
 from bot.fake_api import FakeBotAPI
+from bot.messages import TELEGRAM_TEXT_LIMIT
 from bot.notifier import TelegramNotificationSender, outcome_of, render
+from classes.clock import ManualClock
 from classes.notifications import SendStatus
 from classes.types import (
     ClassInfo,
@@ -200,3 +203,41 @@ def test_every_kind_reads_as_polite_japanese(kind: NotificationKind) -> None:
         assert "中止" in text and TOWN.counter_phone in text
     else:
         assert "予約の確認" in text  # how to cancel
+
+
+async def test_a_day_before_reminder_sent_late_on_the_day_does_not_say_tomorrow(
+    api: FakeBotAPI, bot: Bot
+) -> None:
+    """After downtime the day-before reminder goes out late, on the class day itself (it is
+    still before the start): it must not tell the resident the class is 「明日」."""
+    on_time = ManualClock(datetime(2026, 12, 2, 1, 0, tzinfo=UTC))  # Wed 10:00 in Tokyo
+    late = ManualClock(datetime(2026, 12, 2, 23, 30, tzinfo=UTC))  # Thu 08:30, class day
+    for clock in (on_time, late):
+        sender = TelegramNotificationSender(bot, TOKYO, town=TOWN, clock=clock)
+        outcome = await sender.send(item(NotificationKind.DAY_BEFORE))
+        assert outcome.status is SendStatus.SENT
+    first, second = (message.text or "" for message in api.messages(RESIDENT))
+    assert first.startswith("明日 12月3日（木） は、スマホ教室の日です。")
+    assert "明日" not in second
+    assert second.startswith("本日 12月3日（木） は、スマホ教室の日です。")
+
+
+def test_day_before_text_follows_the_moment_of_sending() -> None:
+    reminder = item(NotificationKind.DAY_BEFORE)
+    day_before = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+    class_day = datetime(2026, 12, 2, 23, 30, tzinfo=UTC)
+    assert render(reminder, TOKYO, TOWN).startswith("明日 ")  # no time given: as scheduled
+    assert render(reminder, TOKYO, TOWN, now=day_before).startswith("明日 ")
+    assert render(reminder, TOKYO, TOWN, now=class_day).startswith("本日 ")
+
+
+@pytest.mark.parametrize("kind", list(NotificationKind))
+def test_no_notice_is_longer_than_telegram_allows(kind: NotificationKind) -> None:
+    """Staff may enter up to 5,000 characters of 持ち物 (and 200 of title and venue); a
+    message over 4,096 characters is refused by Telegram and the reminder would be lost."""
+    long = item(kind)
+    klass = replace(long.klass, title="教" * 200, venue="場" * 200, what_to_bring="持" * 5000)
+    text = render(replace(long, klass=klass), TOKYO, TOWN)
+    assert len(text) <= TELEGRAM_TEXT_LIMIT
+    if kind is not NotificationKind.CLASS_CANCELLED:
+        assert "持ち物：持持持" in text

@@ -14,7 +14,7 @@ from classes import service
 from classes.models import ClassRegistration, SmartphoneClass
 from classes.types import RegistrationInfo, RegistrationStatus, SignUpResult
 from madoguchi.db import session_scope
-from madoguchi.residents import get_or_create_resident
+from madoguchi.residents import delete_resident_data, get_or_create_resident
 
 if TYPE_CHECKING:
     from conftest import ClassKit
@@ -168,3 +168,26 @@ async def test_cancellations_during_a_burst_promote_exactly_what_they_free(
     ]
     assert len(promoted) == len(set(promoted))
     assert set(promoted) <= {r.id for r in newcomers}
+
+
+async def test_data_deletion_racing_a_sign_up_of_the_same_resident_leaks_no_seat(
+    kit: ClassKit,
+) -> None:
+    """/mydata deletion (its registrations first, then the resident row, one transaction) while
+    the same resident's 申し込む of another update runs: the sign-up must either be seen and
+    cancelled by the deletion or fail, never be removed by the resident row's ON DELETE
+    CASCADE behind the seat count's back."""
+    klass = await kit.create_class(capacity=5)
+    [resident] = await kit.residents(1)
+    async with kit.factory() as deleting:
+        await service.delete_resident_registrations(
+            deleting, resident, now=kit.now, policy=kit.policy
+        )
+        signing = asyncio.create_task(kit.sign_up(klass.id, resident))
+        await asyncio.wait([signing], timeout=1.0)
+        await delete_resident_data(deleting, resident)
+        await deleting.commit()
+    result = await signing
+    assert await _seat_counts(kit, klass.id) == (0, 0)
+    assert result.registration is None  # it waited for the deletion, then found no resident
+    assert (await kit.get_class(klass.id)).seats_left == 5

@@ -649,3 +649,35 @@ async def test_ten_thousand_reminders_at_the_configured_rate_with_429s(
             refusal.at < call.at < refusal.at + timedelta(seconds=3) for call in sender.calls
         )
     assert await rows_by_status(session_factory) == Counter({"sent": count})
+
+
+async def test_change_notice_claimed_before_a_second_move_is_superseded(
+    kit: ClassKit, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Staff move a class, its change notice is claimed, and staff move it again (a typo
+    fixed) before the notice goes out: only the latest schedule reaches the resident."""
+    klass = await kit.create_class()
+    [registration] = await signed_up(kit, klass.id, 1)
+    clock = ManualClock(NOW + hours(1))
+    sender = FakeSender(clock)
+    worker = dispatcher(session_factory, sender, clock)
+    first = {
+        "starts_at": datetime(2026, 12, 8, 10, 0, tzinfo=TOKYO),
+        "ends_at": datetime(2026, 12, 8, 11, 30, tzinfo=TOKYO),
+        "registration_deadline": datetime(2026, 12, 7, 17, 0, tzinfo=TOKYO),
+    }
+    await kit.update_class(klass.id, now=clock.now(), **first)
+    rows = await worker._load(await worker._claim(10))
+    assert [row.kind for row in rows] == [NotificationKind.CLASS_CHANGED]
+    second = {**first, "starts_at": datetime(2026, 12, 8, 13, 0, tzinfo=TOKYO)}
+    second["ends_at"] = datetime(2026, 12, 8, 14, 30, tzinfo=TOKYO)
+    latest = await kit.update_class(klass.id, now=clock.now(), **second)
+    assert latest.schedule_version == 3
+
+    report = DispatchReport()
+    await worker._process_batch(rows, report)
+    assert report.skipped == Counter({"superseded": 1})
+    assert sender.calls == []
+    await worker.run_once()
+    [call] = sender.calls
+    assert (call.kind, call.registration_id) == (NotificationKind.CLASS_CHANGED, registration)

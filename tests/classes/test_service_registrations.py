@@ -369,6 +369,24 @@ async def test_no_promotion_once_the_class_has_started(kit: ClassKit) -> None:
     assert (await kit.get_class(klass.id)).confirmed_seats == 0
 
 
+async def test_a_resident_cannot_cancel_once_the_class_is_over(kit: ClassKit) -> None:
+    """An old キャンセルする button tapped after the class: the roster of that day (who held
+    a seat, whom staff mark as attended) stays as it was. Staff may still correct it."""
+    klass = await kit.create_class(capacity=1)
+    (resident,) = await kit.residents(1)
+    registration = (await kit.sign_up(klass.id, resident)).registration
+    assert registration is not None
+    after = klass.ends_at + timedelta(minutes=1)
+
+    late = await kit.cancel(registration.id, resident_id=resident, now=after)
+    assert late.cancelled is None and late.class_finished
+    [row] = await kit.registrations(klass.id)
+    assert row.status == CONFIRMED
+    assert (await kit.get_class(klass.id)).confirmed_seats == 1
+    staff = await kit.cancel(registration.id, resident_id=None, now=after, by="staff")
+    assert staff.cancelled is not None and not staff.class_finished
+
+
 # --- attendance -----------------------------------------------------------------------------
 
 
