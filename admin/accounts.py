@@ -6,9 +6,12 @@ exception message. Hashing runs in a worker thread so a login does not stall the
 
 Lockout: every failed password raises `failed_logins`; from the `max_failures`-th failure on,
 the account is locked for `base_lock` seconds, doubling with each further failure up to
-`max_lock`. While locked, even the right password is refused (it is not checked at all). The
-message is the same whether the user exists, the password is wrong or the account is locked,
-so the login form tells an attacker nothing about which names exist.
+`max_lock`. While locked, even the right password is refused (it is not checked at all; a
+dummy hash is verified instead, so the answer takes as long). The message is the same whether
+the user exists, the password is wrong or the account is locked, so the login form tells an
+attacker nothing about which names exist. Failures are counted in SQL (`failed_logins + 1`)
+and a right password is accepted only if the account is still unlocked when it is recorded,
+so a burst of parallel guesses cannot slip under the lockout (SQLite takes no lock on read).
 """
 
 from __future__ import annotations
@@ -202,26 +205,57 @@ async def authenticate(
         await asyncio.to_thread(_verify_quietly, hasher, _dummy_hash(hasher), password)
         return failed
     if row.locked_until is not None and row.locked_until > now:
+        # The real hash is not checked, but a dummy one is: a locked account answers as
+        # slowly as any other failure, so timing tells nothing.
+        await asyncio.to_thread(_verify_quietly, hasher, _dummy_hash(hasher), password)
         return LoginResult(ok=False, locked_until=row.locked_until, message=LOGIN_FAILED_MESSAGE)
+    user_id = row.id
+    unlocked = (StaffUser.id == user_id) & (
+        StaffUser.locked_until.is_(None) | (StaffUser.locked_until <= now)
+    )
     if not await asyncio.to_thread(_verify_quietly, hasher, row.password_hash, password):
-        row.failed_logins += 1
-        lock = policy.lock_for(row.failed_logins)
-        row.locked_until = now + lock if lock is not None else None
-        row.updated_at = now
-        await session.flush()
+        # Counted in SQL (failed_logins + 1), not from the row read above: on SQLite that
+        # read takes no lock, and parallel guesses would overwrite each other's count.
+        failures = await session.scalar(
+            update(StaffUser)
+            .where(StaffUser.id == user_id)
+            .values(failed_logins=StaffUser.failed_logins + 1, updated_at=now)
+            .returning(StaffUser.failed_logins)
+            .execution_options(synchronize_session=False)
+        )
+        lock = policy.lock_for(failures or 0)
+        locked_until = now + lock if lock is not None else None
+        if locked_until is not None:
+            await session.execute(
+                update(StaffUser)
+                .where(StaffUser.id == user_id)
+                .values(locked_until=locked_until)
+                .execution_options(synchronize_session=False)
+            )
         return LoginResult(
             ok=False,
-            locked_until=row.locked_until,
+            locked_until=locked_until,
             message=LOGIN_FAILED_MESSAGE,
             newly_locked=lock is not None,
         )
-    row.failed_logins = 0
-    row.locked_until = None
-    row.last_login_at = now
+    # Right password: accepted only if parallel wrong guesses did not lock the account
+    # while it was being checked.
+    accepted = await session.execute(
+        update(StaffUser)
+        .where(unlocked)
+        .values(failed_logins=0, locked_until=None, last_login_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if accepted.rowcount != 1:  # type: ignore[attr-defined]
+        return failed
     if hasher.check_needs_rehash(row.password_hash):
-        row.password_hash = await asyncio.to_thread(hasher.hash, password)
-        row.updated_at = now
-    await session.flush()
+        password_hash = await asyncio.to_thread(hasher.hash, password)
+        await session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user_id)
+            .values(password_hash=password_hash, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return LoginResult(ok=True, user=_info(row))
 
 

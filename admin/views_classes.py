@@ -46,6 +46,7 @@ from madoguchi.db import session_scope
 CLASSES = "/admin/classes"
 CLASS_ID = r"{class_id:\d{1,12}}"
 REG_ID = r"{registration_id:\d{1,12}}"
+MAX_ID = 2**31 - 1  # the tables' INTEGER keys: PostgreSQL refuses larger numbers outright
 
 ACTION_LABELS.update(
     {
@@ -207,8 +208,16 @@ def _parse(parse: Any, text: str) -> Any:
         return None
 
 
+def _id(request: web.Request, name: str) -> int:
+    """A numeric id of the path; an impossible one is a page that does not exist."""
+    value = int(request.match_info[name])
+    if value > MAX_ID:
+        raise web.HTTPNotFound()
+    return value
+
+
 def _class_id(request: web.Request) -> int:
-    return int(request.match_info["class_id"])
+    return _id(request, "class_id")
 
 
 def _policy(request: web.Request) -> ReminderPolicy:
@@ -445,7 +454,7 @@ async def cancel_submit(request: web.Request) -> web.StreamResponse:
 async def _registration(request: web.Request) -> RegistrationInfo:
     class_id = _class_id(request)
     async with app_context(request).session_factory() as db:
-        registration = await get_registration(db, int(request.match_info["registration_id"]))
+        registration = await get_registration(db, _id(request, "registration_id"))
     if registration is None or registration.class_id != class_id:
         raise web.HTTPNotFound()
     return registration

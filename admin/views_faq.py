@@ -25,6 +25,7 @@ from admin.web import (
     render,
     safe_next,
     see_other,
+    shorten,
 )
 from faq.csv_io import FaqCsvEncodingError, FaqCsvError, export_faq_csv, import_faq_csv
 from faq.service import answer_question
@@ -249,7 +250,7 @@ async def create_submit(request: web.Request) -> web.StreamResponse:
     await _refresh(request)
     target = safe_next(next_url) if next_url else f"{FAQ}/{entry.id}/edit"
     raise see_other(
-        request, target, notice=f"「{entry.question}」を作成しました（ID {entry.id}）。"
+        request, target, notice=f"「{shorten(entry.question)}」を作成しました（ID {entry.id}）。"
     )
 
 
@@ -370,7 +371,7 @@ async def _set_published(request: web.Request, published: bool) -> web.StreamRes
     await _refresh(request)
     word = "公開しました" if published else "非公開にしました（ボットは答えません）"
     back = safe_next(form_text(form, "next")) if form_text(form, "next") else FAQ
-    raise see_other(request, back, notice=f"「{entry.question}」を{word}。")
+    raise see_other(request, back, notice=f"「{shorten(entry.question)}」を{word}。")
 
 
 async def publish(request: web.Request) -> web.StreamResponse:
@@ -410,7 +411,7 @@ async def delete_submit(request: web.Request) -> web.StreamResponse:
     raise see_other(
         request,
         FAQ,
-        notice=f"「{entry.question}」を削除しました。変更履歴（ID {entry_id}）から元に戻せます。",
+        notice=f"「{shorten(entry.question)}」を削除しました。変更履歴（ID {entry_id}）から元に戻せます。",
     )
 
 

@@ -15,10 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from admin.audit import ACTION_LABELS, record
-from admin.web import actor, app_context, form_data, form_text, render, see_other
+from admin.web import actor, app_context, form_data, form_text, render, see_other, shorten
 from faq.inbox import (
     InboxKind,
     add_as_alternative,
+    count_open,
     create_entry_from_group,
     dismiss,
     list_inbox,
@@ -38,6 +39,7 @@ from madoguchi.db import session_scope
 
 INBOX = "/admin/inbox"
 MAX_LOGS = 1000
+MAX_LOG_ID = 2**31 - 1
 SEARCH_LIMIT = 30
 CANDIDATES = 8
 
@@ -59,7 +61,8 @@ _KIND_FILTERS: dict[str, InboxKind | None] = {
 def parse_log_ids(value: str) -> list[int]:
     """ "12,13,20" → [12, 13, 20]; anything else is ignored (at most MAX_LOGS ids)."""
     ids = [int(part) for part in re.findall(r"\d{1,12}", value)]
-    return list(dict.fromkeys(ids))[:MAX_LOGS]
+    # Larger numbers cannot be log ids (INTEGER keys; PostgreSQL would refuse the query).
+    return [log_id for log_id in dict.fromkeys(ids) if log_id <= MAX_LOG_ID][:MAX_LOGS]
 
 
 def join_log_ids(ids: Sequence[int]) -> str:
@@ -76,10 +79,13 @@ async def inbox_page(request: web.Request) -> web.StreamResponse:
     context = app_context(request)
     async with context.session_factory() as db:
         groups = await list_inbox(db, normalizer=context.faq_engine.normalizer, kind=kind)
+        total = await count_open(db, kind=kind)
+    shown = sum(group.count for group in groups)
     return render(
         request,
         "inbox/list.html",
         groups=groups,
+        older=max(0, total - shown),
         kind=kind_name if kind_name in _KIND_FILTERS else "",
         join_log_ids=join_log_ids,
     )
@@ -166,7 +172,7 @@ async def new_entry_submit(request: web.Request) -> web.StreamResponse:
     raise see_other(
         request,
         INBOX,
-        notice=f"FAQ「{result.entry.question}」（ID {result.entry.id}）を作りました。"
+        notice=f"FAQ「{shorten(result.entry.question)}」（ID {result.entry.id}）を作りました。"
         "チャットの回答にすぐ使われます。",
     )
 
@@ -274,12 +280,11 @@ async def alternative_submit(request: web.Request) -> web.StreamResponse:
             request, log_ids, phrasing=phrasing, search=search, errors=[str(exc)], http_status=409
         )
     await context.refresh_faq()
+    entry_question = shorten(result.entry.question)
     if result.changed:
-        notice = f"「{phrasing}」をFAQ「{result.entry.question}」の言い換えに追加しました。"
+        notice = f"「{shorten(phrasing)}」をFAQ「{entry_question}」の言い換えに追加しました。"
     else:
-        notice = (
-            f"「{phrasing}」はFAQ「{result.entry.question}」にすでにあります。対応済みにしました。"
-        )
+        notice = f"「{shorten(phrasing)}」はFAQ「{entry_question}」にすでにあります。対応済みにしました。"
     raise see_other(request, INBOX, notice=notice)
 
 

@@ -58,6 +58,9 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 # The whole request body may be this large (CSV import: a 5 MB file plus the form).
 MAX_REQUEST_BYTES: Final = 6 * 1024 * 1024
 TOUCH_EVERY: Final = timedelta(minutes=5)
+# A one-time notice travels in a cookie; browsers drop cookies over 4 KB (the notice would
+# then vanish), and a Japanese character takes up to 12 bytes once percent-encoded.
+NOTICE_MAX_CHARS: Final = 300
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -161,13 +164,18 @@ def see_other(
     if notice:
         response.set_cookie(
             NOTICE_COOKIE,
-            quote(notice[:500]),
+            quote(shorten(notice, NOTICE_MAX_CHARS)),
             path=ADMIN_PREFIX,
             httponly=True,
             samesite="Lax",
             secure=cookie_secure(request),
         )
     return response
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """`text`, cut to `limit` characters with "…" (for quoting an entry in a notice)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render(
@@ -375,10 +383,45 @@ async def admin_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await _guarded(request, handler)
     except web.HTTPException as exc:
-        _with_headers(exc, static=static)
-        raise
+        if exc.status < 400:  # redirects
+            _with_headers(exc, static=static)
+            raise
+        response = _http_error_page(request, exc.status)
+    except Exception:
+        # Staff never see English or a traceback: the details go to the log only.
+        log.exception("admin: unexpected error on %s %s", request.method, request.path)
+        response = _http_error_page(request, 500)
     _with_headers(response, static=static)
     return response
+
+
+_HTTP_ERRORS: Final = {
+    400: (
+        "送られた内容を読み取れませんでした",
+        "画面を開き直して、もう一度操作してください。",
+    ),
+    403: ("この操作はできません", "ログインし直してから、もう一度操作してください。"),
+    404: ("ページが見つかりません", "アドレスを確かめるか、メニューから選んでください。"),
+    405: ("この操作はできません", "メニューから選び直してください。"),
+}
+_SERVER_ERROR: Final = (
+    "うまくいきませんでした",
+    "処理の途中で問題が起きました。変更は保存されていないことがあります。"
+    "画面を開き直して確かめ、もう一度お試しください。続くときは担当者にお知らせください。",
+)
+
+
+def _http_error_page(request: web.Request, status: int) -> web.Response:
+    if status == 413:
+        return _too_large(request)
+    title, message = _HTTP_ERRORS.get(status, _SERVER_ERROR)
+    try:
+        return _error_page(request, status, title, message)
+    except Exception:  # the page itself failed (templates, settings): plain Japanese text
+        log.exception("admin: the error page failed on %s", request.path)
+        return web.Response(
+            text=f"{title}。{message}", status=status, content_type="text/plain", charset="utf-8"
+        )
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from classes.types import ClassInfo, ClassStatus
-from faq.inbox import InboxGroup, list_inbox
+from faq.inbox import InboxGroup, count_open, list_inbox
 from faq.inquiry_models import Feedback, QuestionLog
 from faq.normalize import TextNormalizer
 from faq.store import entries_by_id
@@ -103,8 +103,9 @@ class DashboardStats:
     helpful_total: int
     unhelpful_total: int
     top_unanswered: tuple[InboxGroup, ...]  # open unanswered groups, largest first
-    open_inbox_groups: int
+    open_inbox_groups: int  # among the newest questions the inbox groups (inbox.DEFAULT_LIMIT)
     classes: tuple[ClassFill, ...]  # upcoming, soonest first
+    open_questions: int = 0  # every open question of the inbox, grouped or not
 
     @property
     def max_per_day(self) -> int:
@@ -223,4 +224,5 @@ async def dashboard_stats(
         top_unanswered=tuple(unanswered[:top]),
         open_inbox_groups=len(groups),
         classes=tuple(class_fill(upcoming)),
+        open_questions=await count_open(session),
     )

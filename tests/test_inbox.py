@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from faq import inbox
 from faq.inbox import (
     InboxItem,
     QuestionSimilarity,
     add_as_alternative,
+    count_open,
     create_entry_from_group,
     dismiss,
     group_items,
@@ -190,6 +192,29 @@ async def test_a_log_both_left_for_staff_and_thumbs_down_is_listed_once(
     groups = await list_inbox(session)
     assert [(group.kind, group.log_ids) for group in groups] == [("unhelpful", (log,))]
     assert groups[0].left_for_staff_count == 1
+
+
+async def test_only_the_newest_questions_are_grouped_and_all_are_counted(
+    session: AsyncSession,
+) -> None:
+    await _entry(session)
+    topics = ["犬の登録", "ごみの日", "図書館の時間", "水道の開栓"]
+    logs = [await _ask(session, f"{topic}は？", minutes=i) for i, topic in enumerate(topics)]
+    both = await _ask(session, "ソファを捨てたい", minutes=9, outcome="answered", faq_id="gomi-1")
+    resident = await get_or_create_resident(session, 1001)
+    await record_feedback(
+        session, resident_id=resident.id, faq_id="gomi-1", helpful=False, question_log_id=both
+    )
+    assert await leave_for_staff(session, both, resident.id)
+    await dismiss(session, [logs[0]])
+    await session.commit()
+
+    groups = await list_inbox(session, limit=2, kind="unanswered")
+    assert [group.log_ids for group in groups] == [(both,), (logs[3],)]  # the newest two
+    assert await count_open(session, kind="unanswered") == 4  # logs[1:] and `both`
+    assert await count_open(session, kind="unhelpful") == 1
+    assert await count_open(session) == 4  # `both` once
+    assert inbox.DEFAULT_LIMIT <= 300  # grouping stays short on the shared event loop
 
 
 async def test_inbox_never_exposes_resident_ids_and_shows_masked_text(

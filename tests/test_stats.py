@@ -126,6 +126,7 @@ async def test_dashboard_stats_puts_it_together(session: AsyncSession) -> None:
     assert [group.count for group in stats.top_unanswered] == [2, 1]
     assert stats.top_unanswered[0].representative.question == "犬の登録はどこで？"
     assert stats.open_inbox_groups == 2
+    assert stats.open_questions == 3  # every open question, not only those grouped
     assert stats.classes == ()
     with pytest.raises(ValueError, match="days"):
         await dashboard_stats(session, now=NOW, tz=TOKYO, days=0)
