@@ -8,10 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from adminkit import csrf_of
+from adminkit import START, csrf_of, fast_hasher
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
-from conftest import START, fast_hasher
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

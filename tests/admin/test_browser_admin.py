@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from adminkit import fast_hasher
 from aiohttp import web
-from conftest import fast_hasher
 
 from admin.accounts import LoginPolicy, create_staff
 from admin.web import create_admin_app

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from adminkit import fast_hasher
 from aiohttp import web
-from conftest import fast_hasher
 
 from admin.accounts import LoginPolicy, create_staff
 from admin.web import create_admin_app

@@ -7,8 +7,7 @@ import io
 import re
 from datetime import datetime, timedelta
 
-from adminkit import Client, login, post_form
-from conftest import START
+from adminkit import START, Client, login, post_form
 from sqlalchemy import select
 
 from admin.audit import list_records

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from adminkit import Client
-from conftest import START
+from adminkit import START, Client
 
 from classes.notice_queue import ReminderPolicy
 from classes.service import create_class, sign_up

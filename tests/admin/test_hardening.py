@@ -6,6 +6,7 @@ PostgreSQL (`database_url`)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,10 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adminkit import PASSWORD, USERNAME, Client, login, post_form, session_csrf
+from adminkit import (
+    PASSWORD,
+    START,
+    USERNAME,
+    Client,
+    add_staff,
+    fast_hasher,
+    login,
+    post_form,
+    session_csrf,
+)
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
-from conftest import START, add_staff, fast_hasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -189,34 +199,54 @@ async def test_parallel_wrong_passwords_all_count(session_factory: Factory, staf
     assert (await _user(session_factory)).failed_logins == 8
 
 
+class GatedHasher(SlowHasher):
+    """Wrong passwords take `delay` to verify; the right one waits until `open` is set, so it
+    is still being checked when the wrong ones lock the account."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.started = threading.Event()
+        self.open = threading.Event()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 -- argon2's name
+        self.started.set()
+        if password == PASSWORD:
+            self.open.wait(timeout=10)
+        return super().verify(hash, password)
+
+
 async def test_the_right_password_in_a_burst_is_refused_once_locked(
     session_factory: Factory, staff: None
 ) -> None:
     """Guesses that were checked while the lock started do not let the right one through.
 
-    The right password starts while the wrong ones are being checked: on SQLite it reads the
-    account unlocked, on PostgreSQL it waits for their row lock; either way it is refused."""
-    hasher = SlowHasher(delay=0.15)
+    On SQLite the right password is still being checked when the wrong ones lock the account
+    (it read the account unlocked); it is refused when its success is written."""
+    hasher = GatedHasher(delay=0.2)
     policy = LoginPolicy(max_failures=3, failure_delay=0.0)
 
-    async def attempt(password: str, wait: float) -> bool:
-        await asyncio.sleep(wait)
+    async def attempt(password: str) -> bool:
         async with session_scope(session_factory) as db:
             result = await authenticate(
                 db, USERNAME, password, now=START, policy=policy, hasher=hasher
             )
         return result.ok
 
-    async def connect() -> None:  # open the pool's connections first, so timing is fair
-        async with session_factory() as db:
-            await db.execute(select(1))
-            await asyncio.sleep(0.05)
-
-    await asyncio.gather(*(connect() for _ in range(4)))
-    results = await asyncio.gather(
-        *(attempt(f"wrong-{number}", 0.0) for number in range(3)), attempt(PASSWORD, 0.08)
-    )
-    assert results == [False, False, False, False]
+    wrong = [asyncio.create_task(attempt(f"wrong-{number}")) for number in range(3)]
+    assert await asyncio.to_thread(hasher.started.wait, 10)
+    if session_factory.kw["bind"].dialect.name == "postgresql":
+        # PostgreSQL serialises attempts on the account's row lock, in an order it chooses;
+        # the right password asked after the guesses must find the account locked.
+        hasher.open.set()
+        wrong_results = await asyncio.gather(*wrong)
+        right = asyncio.create_task(attempt(PASSWORD))
+    else:
+        # SQLite: the right password reads the account unlocked while the guesses are checked.
+        right = asyncio.create_task(attempt(PASSWORD))
+        wrong_results = await asyncio.gather(*wrong)
+        hasher.open.set()
+    assert wrong_results == [False, False, False]
+    assert await right is False
     user = await _user(session_factory)
     assert user.locked_until is not None
     assert user.last_login_at is None

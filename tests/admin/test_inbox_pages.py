@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from adminkit import Client, post_form
-from conftest import START
+from adminkit import START, Client, post_form
 from sqlalchemy import select
 
 from admin.audit import list_records

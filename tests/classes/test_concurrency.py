@@ -17,7 +17,7 @@ from madoguchi.db import session_scope
 from madoguchi.residents import delete_resident_data, get_or_create_resident
 
 if TYPE_CHECKING:
-    from conftest import ClassKit
+    from classkit import ClassKit
 
 CONFIRMED = RegistrationStatus.CONFIRMED
 WAITLISTED = RegistrationStatus.WAITLISTED

@@ -18,7 +18,7 @@ from madoguchi.db import session_scope
 from madoguchi.settings import load_settings
 
 if TYPE_CHECKING:
-    from conftest import ClassKit
+    from classkit import ClassKit
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 DAY_BEFORE = NotificationKind.DAY_BEFORE

@@ -32,7 +32,7 @@ from madoguchi.db import create_engine, create_session_factory, session_scope
 from madoguchi.residents import Resident
 
 if TYPE_CHECKING:
-    from conftest import ClassKit  # tests/classes/conftest.py: the `kit` fixture
+    from classkit import ClassKit  # tests/classes/conftest.py: the `kit` fixture
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # the `kit`'s "now": Tuesday 09:00 in Tokyo

@@ -16,7 +16,7 @@ from classes.types import OutgoingNotification
 from madoguchi.settings import Settings
 
 if TYPE_CHECKING:
-    from conftest import ClassKit  # tests/classes/conftest.py: the `kit` fixture
+    from classkit import ClassKit  # tests/classes/conftest.py: the `kit` fixture
 
 
 class RecordingSender:

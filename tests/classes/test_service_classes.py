@@ -15,7 +15,7 @@ from classes.types import ClassStatus, RegistrationStatus
 from madoguchi.db import session_scope
 
 if TYPE_CHECKING:
-    from conftest import ClassKit
+    from classkit import ClassKit
 
 CONFIRMED = RegistrationStatus.CONFIRMED
 WAITLISTED = RegistrationStatus.WAITLISTED

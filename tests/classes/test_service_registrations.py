@@ -14,7 +14,7 @@ from classes.types import RegistrationStatus, SignUpRefusal
 from madoguchi.db import session_scope
 
 if TYPE_CHECKING:
-    from conftest import ClassKit
+    from classkit import ClassKit
 
 CONFIRMED = RegistrationStatus.CONFIRMED
 WAITLISTED = RegistrationStatus.WAITLISTED
