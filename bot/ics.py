@@ -8,7 +8,7 @@ class updates the event instead of adding a second one.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, tzinfo
 
 from icalendar import Calendar, Event
 
@@ -25,9 +25,10 @@ def registration_uid(registration: RegistrationInfo) -> str:
     return f"class-{registration.class_id}-registration-{registration.id}@{UID_DOMAIN}"
 
 
-def file_name(klass: ClassInfo) -> str:
-    """ASCII only: some clients mangle non-ASCII names of attachments."""
-    return f"smartphone-class-{klass.starts_at.astimezone(UTC):%Y%m%d}-{klass.id}.ics"
+def file_name(klass: ClassInfo, zone: tzinfo = UTC) -> str:
+    """ASCII only: some clients mangle non-ASCII names of attachments. The date is the class's
+    day in the town's zone (a 08:30 class in Tokyo is on the previous day in UTC)."""
+    return f"smartphone-class-{klass.starts_at.astimezone(zone):%Y%m%d}-{klass.id}.ics"
 
 
 def _description(klass: ClassInfo, registration: RegistrationInfo, town: TownInfo) -> str:

@@ -635,7 +635,7 @@ async def send_calendar(
         chat_id,
         BufferedInputFile(
             ics.registration_calendar(klass, registration, settings.town),
-            filename=ics.file_name(klass),
+            filename=ics.file_name(klass, settings.tzinfo),
         ),
         caption=texts.ICS_CAPTION,
         reply_markup=kb.after_sign_up(),

@@ -764,7 +764,13 @@ def test_calendar_file_is_stable_per_registration_and_follows_a_move() -> None:
     assert str(event["uid"]) == "class-7-registration-42@madoguchi.invalid"
     assert event.decoded("dtstart") == datetime(2025, 12, 4, 5, 0, tzinfo=UTC)
     assert event.decoded("sequence") == 1
-    assert ics.file_name(moved) == "smartphone-class-20251204-7.ics"
+    assert ics.file_name(moved, settings.tzinfo) == "smartphone-class-20251204-7.ics"
+    # 08:30 in Tokyo on 5 December is still 4 December in UTC: the name follows the town.
+    early = _info(
+        starts_at=datetime(2025, 12, 4, 23, 30, tzinfo=UTC),
+        ends_at=datetime(2025, 12, 5, 0, 30, tzinfo=UTC),
+    )
+    assert ics.file_name(early, settings.tzinfo) == "smartphone-class-20251205-7.ics"
 
 
 def test_dates_in_the_town_zone() -> None:
