@@ -358,12 +358,14 @@ def _read_new_password() -> str | None:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
+def _change_staff(settings: Settings, args: argparse.Namespace, *, create: bool) -> int:
+    """`staff add` and `staff passwd`: read a new password, then create or update the login."""
     from admin import audit
     from admin.accounts import (
         AccountError,
         create_staff,
         password_problems,
+        set_password,
         username_problems,
     )
     from madoguchi.db import (
@@ -374,7 +376,7 @@ def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
         utcnow,
     )
 
-    problems = username_problems(args.username)
+    problems = username_problems(args.username) if create else []
     if problems:
         return _fail("\n".join(problems))
     password = _read_new_password()
@@ -384,35 +386,47 @@ def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
     if problems:
         return _fail("\n".join(problems))
 
-    async def add() -> None:
+    async def change() -> None:
         await upgrade_database(settings.database_url)
         engine = create_engine(settings.database_url)
         try:
             async with session_scope(create_session_factory(engine)) as session:
-                user = await create_staff(
-                    session,
-                    args.username,
-                    password,
-                    display_name=args.display_name,
-                    now=utcnow(),
-                )
+                if create:
+                    user = await create_staff(
+                        session,
+                        args.username,
+                        password,
+                        display_name=args.display_name,
+                        now=utcnow(),
+                    )
+                    target, action = str(user.id), "staff.create"
+                else:
+                    await set_password(session, args.username, password, now=utcnow())
+                    target, action = args.username, "staff.password"
                 await audit.record(
-                    session,
-                    "cli",
-                    "staff.create",
-                    "staff",
-                    user.id,
-                    {"username": user.username},
+                    session, "cli", action, "staff", target, {"username": args.username}
                 )
         finally:
             await engine.dispose()
 
     try:
-        asyncio.run(add())
+        asyncio.run(change())
     except AccountError as error:
         return _fail(str(error))
-    print(f"職員アカウントを作成しました：{args.username}")
+    if create:
+        print(f"職員アカウントを作成しました：{args.username}")
+    else:
+        print(f"パスワードを変更しました（ロックも解除しました）：{args.username}")
     return 0
+
+
+def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
+    return _change_staff(settings, args, create=True)
+
+
+def cmd_staff_passwd(settings: Settings, args: argparse.Namespace) -> int:
+    """For a forgotten password or a locked account: a new password, all sessions ended."""
+    return _change_staff(settings, args, create=False)
 
 
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
@@ -424,6 +438,26 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 # -- parser ----------------------------------------------------------------------------------
+
+
+def _add_staff_commands(commands: Any) -> None:
+    staff = commands.add_parser("staff", help="staff accounts of the web admin")
+    staff_commands = staff.add_subparsers(
+        dest="staff_command", required=True, metavar="STAFF_COMMAND"
+    )
+    staff_add = staff_commands.add_parser(
+        "add",
+        help="create a staff login; the password is asked twice without echo, or read "
+        "from stdin (one line) when stdin is not a terminal",
+    )
+    staff_add.add_argument("username", help="half-width letters, digits, . _ -")
+    staff_add.add_argument("--display-name", default="", help="name shown in the admin")
+    staff_add.set_defaults(handler=cmd_staff_add)
+    staff_passwd = staff_commands.add_parser(
+        "passwd", help="set a new password for a staff login (also unlocks it)"
+    )
+    staff_passwd.add_argument("username")
+    staff_passwd.set_defaults(handler=cmd_staff_passwd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -492,18 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_bot.add_argument("--json", action="store_true")
     bench_bot.set_defaults(handler=cmd_bench_bot)
 
-    staff = commands.add_parser("staff", help="staff accounts of the web admin")
-    staff_commands = staff.add_subparsers(
-        dest="staff_command", required=True, metavar="STAFF_COMMAND"
-    )
-    staff_add = staff_commands.add_parser(
-        "add",
-        help="create a staff login; the password is asked twice without echo, or read "
-        "from stdin (one line) when stdin is not a terminal",
-    )
-    staff_add.add_argument("username", help="half-width letters, digits, . _ -")
-    staff_add.add_argument("--display-name", default="", help="name shown in the admin")
-    staff_add.set_defaults(handler=cmd_staff_add)
+    _add_staff_commands(commands)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")

@@ -1,4 +1,4 @@
-"""`madoguchi staff add`: the password from stdin (not a terminal), checked, hashed; nothing
+"""`madoguchi staff add` and `staff passwd`: the password from stdin (not a terminal), checked, hashed; nothing
 secret printed; the account logs in."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ PASSWORD = "kawasemi-2026-blue"
 
 
 def run(
-    cli_env: dict[str, str], tmp_path: Path, *args: str, stdin: str
+    cli_env: dict[str, str], tmp_path: Path, *args: str, stdin: str, command: str = "add"
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "madoguchi.cli", "staff", "add", *args],
+        [sys.executable, "-m", "madoguchi.cli", "staff", command, *args],
         input=stdin,
         env=cli_env,
         cwd=tmp_path,
@@ -62,3 +62,32 @@ async def test_staff_add_from_stdin(cli_env: dict[str, str], tmp_path: Path) -> 
     for path in tmp_path.glob("madoguchi.sqlite3*"):
         assert PASSWORD.encode() not in path.read_bytes()
     assert database.exists()
+
+
+async def test_staff_passwd_sets_a_new_password_and_unlocks(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run(cli_env, tmp_path, "suzuki", stdin=PASSWORD + "\n").returncode == 0
+    engine = create_engine(cli_env["MADOGUCHI_DATABASE_URL"])
+    try:
+        async with create_session_factory(engine)() as db:  # ten wrong passwords: locked
+            for _ in range(10):
+                await authenticate(db, "suzuki", "wrong-password-1", now=utcnow())
+            await db.commit()
+            user = (await db.scalars(select(StaffUser))).one()
+            assert user.locked_until is not None
+        new_password = "yamasemi-2026-green"
+        done = run(cli_env, tmp_path, "suzuki", stdin=new_password + "\n", command="passwd")
+        assert done.returncode == 0, done.stderr
+        assert "パスワードを変更しました" in done.stdout
+        assert new_password not in done.stdout + done.stderr
+        unknown = run(cli_env, tmp_path, "nobody", stdin=new_password + "\n", command="passwd")
+        assert unknown.returncode == 1
+        assert "見つかりません" in unknown.stderr
+        async with create_session_factory(engine)() as db:
+            assert not (await authenticate(db, "suzuki", PASSWORD, now=utcnow())).ok
+            assert (await authenticate(db, "suzuki", new_password, now=utcnow())).ok
+            actions = [a.action for a in (await db.scalars(select(AuditLogEntry))).all()]
+            assert "staff.password" in actions
+    finally:
+        await engine.dispose()
