@@ -370,7 +370,9 @@ NOT_CANCELLED = "キャンセルしませんでした。お申し込みはその
 
 # --- Reminders and notices (classes) ---
 # Sent by bot.notifier on its own (not as an answer), so each one says which class it is
-# about, what to do, and how to cancel; the buttons under it lead to 予約の確認 and the menu.
+# about, what to do, and how to cancel; the buttons under it lead to 予約の確認 and the menu
+# (to スマホ教室 and the menu when there is no registration left to check: a cancelled class,
+# a waitlist that closed when the class started).
 
 NOTICE_CLASSES_BUTTON = "スマホ教室"  # the main-menu button (bot.messages.BUTTON_CLASSES)
 
@@ -457,8 +459,31 @@ def class_cancelled_notice(klass: ClassInfo, zone: ZoneInfo, town: TownInfo | No
         "お申し込みは取り消しました。お手続きはいりません。",
         f"ほかの教室は、メニューの「{NOTICE_CLASSES_BUTTON}」からご覧いただけます。",
     ]
-    if town is not None:
-        lines.append(
-            f"ご不明な点は、{town.class_contact}にお電話ください。電話：{town.counter_phone}"
-        )
+    lines.extend(_contact_lines(town))
+    return "\n".join(lines)
+
+
+def _contact_lines(town: TownInfo | None) -> list[str]:
+    """Whom to call with a question (nothing when the town details are not known here)."""
+    if town is None:
+        return []
+    return [f"ご不明な点は、{town.class_contact}にお電話ください。電話：{town.counter_phone}"]
+
+
+def waitlist_closed_notice(klass: ClassInfo, zone: ZoneInfo, town: TownInfo | None = None) -> str:
+    """The class has started and the resident was still on the waitlist: no seat came free.
+
+    Nothing for the resident to do; the next step is another class (the button under it)."""
+    lines = [
+        "キャンセル待ちのまま、教室の日になりました。",
+        "今回は席が空きませんでした。申し訳ありません。",
+        "",
+        f"■ {title(klass)}",
+        f"日時：{when(klass.starts_at, klass.ends_at, zone)}",
+        f"場所：{klass.venue}",
+        "",
+        "お手続きはいりません。",
+        f"ほかの教室は、メニューの「{NOTICE_CLASSES_BUTTON}」からご覧いただけます。",
+        *_contact_lines(town),
+    ]
     return "\n".join(lines)

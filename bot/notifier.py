@@ -1,8 +1,9 @@
 """Reminders and notices through Telegram: the aiogram side of `classes.notifications`.
 
 `TelegramNotificationSender` renders one claimed notification with the texts of
-`bot.messages_classes` and sends it with buttons to 予約の確認 and the menu, then tells the
-dispatcher what happened in the dispatcher's own terms (`SendOutcome`).
+`bot.messages_classes` and sends it with buttons to 予約の確認 (スマホ教室 when there is no
+registration left to check) and the menu, then tells the dispatcher what happened in the
+dispatcher's own terms (`SendOutcome`).
 
 No retrying here, on purpose. The bot's session carries `bot.errors.RetryMiddleware`, which
 sleeps on the real clock and repeats 429s and 5xx answers by itself: behind the dispatcher
@@ -66,12 +67,15 @@ def render(
         return texts.promoted_notice(klass, registration, zone)
     if item.kind is NotificationKind.CLASS_CHANGED:
         return texts.class_changed_notice(klass, registration, zone)
+    if item.kind is NotificationKind.WAITLIST_CLOSED:
+        return texts.waitlist_closed_notice(klass, zone, town)
     return texts.class_cancelled_notice(klass, zone, town)
 
 
 def keyboard(item: OutgoingNotification) -> InlineKeyboardMarkup:
-    """予約の確認 (or スマホ教室 after a cancellation: nothing left to check) and the menu."""
-    if item.kind is NotificationKind.CLASS_CANCELLED:
+    """予約の確認 (or スマホ教室 after a cancellation or a waitlist that closed: nothing left
+    to check, other classes are the next step) and the menu."""
+    if item.kind in (NotificationKind.CLASS_CANCELLED, NotificationKind.WAITLIST_CLOSED):
         first = InlineKeyboardButton(
             text=texts.NOTICE_CLASSES_BUTTON,
             callback_data=ClassCb(action=ClassAction.LIST).pack(),

@@ -9,6 +9,11 @@ Row rules (see `classes.models.ClassNotification`):
   at their time, expire at the class start, and are only created when due after `now`.
 - Notices (promoted, class_changed) are due at once and expire at the class start; a
   cancellation notice is due at once and never expires (the resident must learn of it).
+- A waitlist-closed notice (the class started and the registration was still waitlisted) is
+  queued by the dispatcher's own pass, not by a service: due at once, expiring a day after the
+  class end. A started class can only be moved to a start still ahead (the service refuses
+  anything else), so a new schedule version means a new start and, if the resident is still
+  waiting then, a new notice for it.
 - The unique (registration, kind, schedule version) constraint makes every insert here
   idempotent: an existing row is kept as it is, never duplicated.
 """
@@ -21,7 +26,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +40,12 @@ from classes.models import (
 from classes.types import ClassStatus, NotificationKind, RegistrationStatus
 
 REMINDER_KINDS = (NotificationKind.DAY_BEFORE, NotificationKind.HOURS_BEFORE)
+
+# Classes that started longer ago than this get no waitlist-closed notices: the first pass
+# after an upgrade (or after long downtime) must not write to residents about old classes.
+WAITLIST_CLOSED_LOOKBACK = timedelta(days=1)
+# A waitlist-closed notice is not worth sending later than this after the class end.
+WAITLIST_CLOSED_VALID_AFTER_END = timedelta(days=1)
 
 # Outcomes written on rows skipped here (short machine reasons, see the model).
 OUTCOME_SUPERSEDED = "superseded"
@@ -399,3 +410,60 @@ async def skip_pending_for_registration(
     """Skip every pending row of a registration (it was cancelled or deleted), with `reason`
     as the outcome. Returns how many rows were skipped."""
     return await _skip_pending(session, [registration_id], outcome=reason, now=now)
+
+
+async def queue_waitlist_closed_notices(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    lookback: timedelta = WAITLIST_CLOSED_LOOKBACK,
+) -> int:
+    """One WAITLIST_CLOSED notice for each registration still waitlisted in a class that has
+    started (`starts_at <= now`), is not cancelled (those residents got the cancellation
+    notice) and started less than `lookback` ago. The registration itself is left as it is.
+
+    Due now, expiring a day after the class end; one per registration and schedule version
+    (the unique key), so a registration that has its row gets no second one. Cheap when
+    there is nothing to do (one read, no write), so the dispatcher calls it at the start of
+    every pass. Returns how many rows were created.
+    """
+    notice = str(NotificationKind.WAITLIST_CLOSED)
+    already = exists(
+        select(1).where(
+            ClassNotification.registration_id == ClassRegistration.id,
+            ClassNotification.kind == notice,
+            ClassNotification.schedule_version == SmartphoneClass.schedule_version,
+        )
+    )
+    found = (
+        await session.execute(
+            select(
+                ClassRegistration.id,
+                SmartphoneClass.schedule_version,
+                SmartphoneClass.ends_at,
+            )
+            .join(SmartphoneClass, SmartphoneClass.id == ClassRegistration.class_id)
+            .where(
+                SmartphoneClass.status != ClassStatus.CANCELLED,
+                SmartphoneClass.starts_at <= now,
+                SmartphoneClass.starts_at > now - lookback,
+                ClassRegistration.status == RegistrationStatus.WAITLISTED,
+                ~already,
+            )
+            .order_by(ClassRegistration.id)  # one order for every writer: no deadlocks
+        )
+    ).all()
+    rows = [
+        {
+            "registration_id": registration_id,
+            "kind": notice,
+            "schedule_version": version,
+            "due_at": now,
+            "expires_at": ends_at + WAITLIST_CLOSED_VALID_AFTER_END,
+        }
+        for registration_id, version, ends_at in found
+    ]
+    # Two dispatchers running this at the same moment both find the same rows missing: the
+    # unique (registration, kind, version) constraint and ON CONFLICT DO NOTHING in
+    # `_insert_missing` keep one of each.
+    return await _insert_missing(session, rows, now=now)

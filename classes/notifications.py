@@ -19,7 +19,11 @@ The durable state is the row itself (see `classes.models.ClassNotification`):
   `retry_after`, then it is tried again (bounded), so nothing is lost or doubled.
 - Whether a row is still worth sending (registration still confirmed, class not cancelled or
   moved, resident not blocked, not expired) is checked again inside the UPDATE that marks it
-  `sending`, so a cancellation committed after the claim still stops the message.
+  `sending`, so a cancellation committed after the claim still stops the message. A
+  waitlist-closed notice is the other way round: it needs a class that has started and a
+  registration still waitlisted (a resident promoted at the last minute does not get it).
+- Each pass starts by queueing the waitlist-closed notices of classes that have just started
+  (`classes.notice_queue.queue_waitlist_closed_notices`), in a short transaction of its own.
 
 Core code: no aiogram here. The adapter (`bot.notifier`) implements `NotificationSender`.
 Nothing is logged about a row but its id, kind and outcome: never message text or a phone.
@@ -62,6 +66,7 @@ from classes.models import (
     ClassRegistration,
     SmartphoneClass,
 )
+from classes.notice_queue import queue_waitlist_closed_notices
 from classes.service import class_info_of, registration_info_of, waitlist_totals
 from classes.types import (
     ClassStatus,
@@ -84,6 +89,8 @@ OUTCOME_SUPERSEDED = "superseded"  # the class was moved after this row was crea
 OUTCOME_CLASS_CANCELLED = "class_cancelled"
 OUTCOME_NOT_CONFIRMED = "not_confirmed"  # the registration was cancelled (or is waitlisted)
 OUTCOME_NOT_CANCELLED = "class_not_cancelled"  # a cancel notice for a class that is on again
+OUTCOME_NOT_WAITLISTED = "not_waitlisted"  # waitlist-closed notice, but promoted or cancelled
+OUTCOME_NOT_STARTED = "not_started"  # waitlist-closed notice, but the class was moved later
 OUTCOME_INTERRUPTED = "interrupted"  # `sending` left behind by a crash: may have gone out
 OUTCOME_GAVE_UP = "gave_up"
 
@@ -229,6 +236,7 @@ class DispatchReport:
     unknown: int = 0  # the sender could not tell whether the message went out
     lost_claims: int = 0  # rows another dispatcher took over after our lease ran out
     released: int = 0  # claimed but not processed (stop requested): back to pending
+    queued: int = 0  # waitlist-closed notices created at the start of the pass
     recovered: RecoveryReport = field(default_factory=RecoveryReport)
 
     @property
@@ -271,24 +279,60 @@ def _skip_reason(
     if expires_at is not None and expires_at <= now:
         return OUTCOME_EXPIRED
     if kind is NotificationKind.CLASS_CANCELLED:
-        if class_status != ClassStatus.CANCELLED:
-            return OUTCOME_NOT_CANCELLED
+        reason = None if class_status == ClassStatus.CANCELLED else OUTCOME_NOT_CANCELLED
+    elif class_status == ClassStatus.CANCELLED:
+        reason = OUTCOME_CLASS_CANCELLED
+    elif kind is NotificationKind.WAITLIST_CLOSED:
+        reason = _waitlist_closed_skip_reason(registration_status, starts_at=starts_at, now=now)
     else:
-        if class_status == ClassStatus.CANCELLED:
-            return OUTCOME_CLASS_CANCELLED
-        if starts_at <= now:
-            return OUTCOME_EXPIRED
-        allowed = (
-            ACTIVE_REGISTRATION_STATUSES
-            if kind is NotificationKind.CLASS_CHANGED
-            else (RegistrationStatus.CONFIRMED,)
+        reason = _before_start_skip_reason(
+            kind,
+            schedule_version=schedule_version,
+            registration_status=registration_status,
+            class_version=class_version,
+            starts_at=starts_at,
+            now=now,
         )
-        if registration_status not in allowed:
-            return OUTCOME_NOT_CONFIRMED
-        if kind is not NotificationKind.PROMOTED and schedule_version != class_version:
-            return OUTCOME_SUPERSEDED
-    if blocked:
+    if reason is None and blocked:
         return OUTCOME_BLOCKED
+    return reason
+
+
+def _waitlist_closed_skip_reason(
+    registration_status: str, *, starts_at: datetime, now: datetime
+) -> str | None:
+    """A waitlist-closed notice needs a class that has started and a registration still
+    waitlisted: one promoted at the last minute must not get it. No schedule version check: a
+    started class can only be moved to a start still ahead, which `starts_at > now` covers."""
+    if starts_at > now:
+        return OUTCOME_NOT_STARTED
+    if registration_status != RegistrationStatus.WAITLISTED:
+        return OUTCOME_NOT_WAITLISTED
+    return None
+
+
+def _before_start_skip_reason(
+    kind: NotificationKind,
+    *,
+    schedule_version: int,
+    registration_status: str,
+    class_version: int,
+    starts_at: datetime,
+    now: datetime,
+) -> str | None:
+    """Reminders, promotion and change notices: only before the start, only to a confirmed
+    registration (a change notice: any active one), only for the current schedule."""
+    if starts_at <= now:
+        return OUTCOME_EXPIRED
+    allowed = (
+        ACTIVE_REGISTRATION_STATUSES
+        if kind is NotificationKind.CLASS_CHANGED
+        else (RegistrationStatus.CONFIRMED,)
+    )
+    if registration_status not in allowed:
+        return OUTCOME_NOT_CONFIRMED
+    if kind is not NotificationKind.PROMOTED and schedule_version != class_version:
+        return OUTCOME_SUPERSEDED
     return None
 
 
@@ -313,6 +357,12 @@ def _sending_statement(kind: NotificationKind) -> Update:
     ]
     if kind is NotificationKind.CLASS_CANCELLED:
         conditions.append(c.c.status == str(ClassStatus.CANCELLED))
+    elif kind is NotificationKind.WAITLIST_CLOSED:
+        conditions += [
+            c.c.status != str(ClassStatus.CANCELLED),
+            c.c.starts_at <= _NOW,
+            r.c.status == str(RegistrationStatus.WAITLISTED),
+        ]
     else:
         conditions += [c.c.status != str(ClassStatus.CANCELLED), c.c.starts_at > _NOW]
         if kind is NotificationKind.CLASS_CHANGED:
@@ -459,16 +509,37 @@ class NotificationDispatcher:
             )
         return report
 
+    # -- queueing --------------------------------------------------------------------------
+
+    async def queue_waitlist_closed(self) -> int:
+        """Queue the waitlist-closed notices now due, in a short transaction of its own.
+
+        A failure here is logged and the pass goes on: reminders already queued matter more,
+        and the next pass tries again (the rows are created idempotently).
+        """
+        try:
+            async with self._tx() as connection, AsyncSession(bind=connection) as session:
+                # The ORM session joins the connection's transaction; `_tx` commits it.
+                queued = await queue_waitlist_closed_notices(session, now=self.clock.now())
+        except Exception:
+            log.exception("queueing waitlist-closed notices failed; the next pass tries again")
+            return 0
+        if queued:
+            log.info("notifications: %d waitlist-closed notices queued", queued)
+        return queued
+
     # -- one pass --------------------------------------------------------------------------
 
     async def run_once(self, *, limit: int = 500) -> DispatchReport:
         """Send up to `limit` due rows (in batches) and return what happened to them.
 
         Starts with `recover()`, so that claims of a dispatcher that died are picked up
-        without a restart once their lease has run out.
+        without a restart once their lease has run out, then queues the waitlist-closed
+        notices of classes that have started since (sent in this same pass).
         """
         report = DispatchReport()
         report.recovered = await self.recover()
+        report.queued = await self.queue_waitlist_closed()
         while report.claimed < limit and not self._stopping:
             ids = await self._claim(min(self.claim_batch, limit - report.claimed))
             if not ids:

@@ -3,8 +3,10 @@
 Following APScheduler's own guidance for version 3: one scheduler per deployment, built by a
 factory (never at module level), with the in-memory job store only. The durable state is in
 our `class_notifications` table, so the job store holds nothing worth keeping: one interval
-job that looks for due rows. A restarted process simply starts the job again; missed runs are
-merged into one (`coalesce`) and never overlap (`max_instances=1`).
+job that looks for due rows (each pass first queues the waitlist-closed notices of classes
+that have just started, see `NotificationDispatcher.run_once`). A restarted process simply
+starts the job again; missed runs are merged into one (`coalesce`) and never overlap
+(`max_instances=1`).
 
 Only the process with `MADOGUCHI_SCHEDULER_ENABLED` starts this. A second one started by
 mistake would still not double any message (rows are claimed atomically), but it would have

@@ -26,6 +26,8 @@ class NotificationKind(enum.StrEnum):
     PROMOTED = "promoted"  # a waitlisted resident got a seat
     CLASS_CHANGED = "class_changed"  # staff moved the class (new date/time/venue)
     CLASS_CANCELLED = "class_cancelled"  # staff cancelled the class
+    # The class started while the registration was still waitlisted: no seat came free.
+    WAITLIST_CLOSED = "waitlist_closed"
 
 
 @dataclass(frozen=True, slots=True)

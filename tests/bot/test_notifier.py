@@ -49,6 +49,7 @@ TOWN = TownInfo(
 
 def item(kind: NotificationKind, *, user: int = RESIDENT) -> OutgoingNotification:
     created = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+    waiting = kind is NotificationKind.WAITLIST_CLOSED  # still on the waitlist at the start
     klass = ClassInfo(
         id=7,
         title="はじめてのスマホ",
@@ -77,10 +78,10 @@ def item(kind: NotificationKind, *, user: int = RESIDENT) -> OutgoingNotificatio
         name="山田 花子",
         phone="090-1234-5678",
         seats=2,
-        status=RegistrationStatus.CONFIRMED,
-        waitlist_position=None,
+        status=RegistrationStatus.WAITLISTED if waiting else RegistrationStatus.CONFIRMED,
+        waitlist_position=3 if waiting else None,
         created_at=created,
-        confirmed_at=created,
+        confirmed_at=None if waiting else created,
         cancelled_at=None,
         cancelled_by=None,
         attended_at=None,
@@ -134,6 +135,37 @@ async def test_sends_the_reminder_with_buttons(api: FakeBotAPI, bot: Bot) -> Non
     assert labels == ["予約の確認", "メニューに戻る"]
     assert message.button("予約の確認").callback_data == ClassCb(action=ClassAction.MINE).pack()
     assert message.button("メニュー").callback_data == MenuCb(action=MenuAction.MENU).pack()
+
+
+async def test_waitlist_closed_notice_leads_to_other_classes(api: FakeBotAPI, bot: Bot) -> None:
+    """The class has started and no seat came free: one kind message, no registration left to
+    check, so the buttons lead to the other classes and the menu."""
+    sender = TelegramNotificationSender(bot, TOKYO, town=TOWN)
+    outcome = await sender.send(item(NotificationKind.WAITLIST_CLOSED))
+    assert outcome.status is SendStatus.SENT
+    [message] = api.messages(RESIDENT)
+    assert message.text is not None
+    assert message.text.startswith(
+        "キャンセル待ちのまま、教室の日になりました。\n今回は席が空きませんでした。申し訳ありません。\n"
+    )
+    assert "はじめてのスマホ" in message.text
+    assert "12月3日（木）14:00〜15:30" in message.text
+    assert "町民センター 2階" in message.text
+    assert "お手続きはいりません。" in message.text
+    assert "ご不明な点は、みどり町役場 情報政策係にお電話ください。電話：0555-12-3456" in (
+        message.text
+    )
+    assert "090" not in message.text  # the phone is never repeated
+    assert "持ち物" not in message.text  # the class is on without them: nothing to bring
+    assert message.button_texts() == ["スマホ教室", "メニューに戻る"]
+    assert message.button("スマホ教室").callback_data == ClassCb(action=ClassAction.LIST).pack()
+    assert message.button("メニュー").callback_data == MenuCb(action=MenuAction.MENU).pack()
+
+
+def test_waitlist_closed_without_town_details_has_no_contact_line() -> None:
+    text = render(item(NotificationKind.WAITLIST_CLOSED), TOKYO)
+    assert "席が空きませんでした" in text
+    assert "お電話" not in text
 
 
 async def test_429_is_reported_not_retried_by_the_session(api: FakeBotAPI, bot: Bot) -> None:
@@ -201,6 +233,8 @@ def test_every_kind_reads_as_polite_japanese(kind: NotificationKind) -> None:
     assert not any("a" <= char.lower() <= "z" for char in text)  # no English reaches a resident
     if kind is NotificationKind.CLASS_CANCELLED:
         assert "中止" in text and TOWN.counter_phone in text
+    elif kind is NotificationKind.WAITLIST_CLOSED:
+        assert "席が空きませんでした" in text and TOWN.counter_phone in text
     else:
         assert "予約の確認" in text  # how to cancel
 
@@ -239,5 +273,5 @@ def test_no_notice_is_longer_than_telegram_allows(kind: NotificationKind) -> Non
     klass = replace(long.klass, title="教" * 200, venue="場" * 200, what_to_bring="持" * 5000)
     text = render(replace(long, klass=klass), TOKYO, TOWN)
     assert len(text) <= TELEGRAM_TEXT_LIMIT
-    if kind is not NotificationKind.CLASS_CANCELLED:
+    if kind not in (NotificationKind.CLASS_CANCELLED, NotificationKind.WAITLIST_CLOSED):
         assert "持ち物：持持持" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -235,3 +237,105 @@ async def test_many_registrations_get_each_reminder_once(
     rows = await kit.notifications()
     keys = [(n.registration_id, n.kind, n.schedule_version) for n in rows]
     assert len(keys) == len(set(keys)) == 60
+
+
+# --- waitlist closed ------------------------------------------------------------------------
+
+
+async def _queue_closed(kit: ClassKit, now: datetime) -> int:
+    async with session_scope(kit.factory) as session:
+        return await notice_queue.queue_waitlist_closed_notices(session, now=now)
+
+
+async def test_waitlist_closed_notices_are_queued_once_after_the_start(kit: ClassKit) -> None:
+    klass = await kit.create_class(capacity=1)
+    a, b, c = await kit.residents(3)
+    confirmed = (await kit.sign_up(klass.id, a)).registration
+    waiting = [(await kit.sign_up(klass.id, r)).registration for r in (b, c)]
+    assert confirmed is not None and all(waiting)
+    waiting_ids = [r.id for r in waiting if r is not None]
+
+    assert await _queue_closed(kit, klass.starts_at - timedelta(seconds=1)) == 0
+    at_start = klass.starts_at
+    assert await _queue_closed(kit, at_start) == 2
+    assert await _queue_closed(kit, at_start) == 0  # idempotent
+    assert await _queue_closed(kit, at_start + timedelta(hours=3)) == 0
+
+    closed = [n for n in await kit.notifications() if n.kind == "waitlist_closed"]
+    assert [n.registration_id for n in closed] == waiting_ids
+    for row in closed:
+        assert (row.status, row.schedule_version, row.due_at, row.expires_at) == (
+            "pending",
+            1,
+            at_start,
+            klass.ends_at + timedelta(days=1),
+        )
+    # The registrations themselves are left as they are.
+    statuses = {r.id: r.status for r in await kit.registrations(klass.id)}
+    assert statuses == {confirmed.id: "confirmed", **dict.fromkeys(waiting_ids, "waitlisted")}
+
+
+async def test_no_waitlist_closed_notice_for_cancelled_or_old_classes(kit: ClassKit) -> None:
+    cancelled = await kit.create_class(capacity=1)
+    old = await kit.create_class(capacity=1)
+    residents = await kit.residents(4)
+    for klass, pair in ((cancelled, residents[:2]), (old, residents[2:])):
+        for resident in pair:
+            await kit.sign_up(klass.id, resident)
+    await kit.cancel_class(cancelled.id)
+    # Both classes started more than a day ago (an upgrade, or long downtime): nothing.
+    assert await _queue_closed(kit, old.starts_at + timedelta(days=1)) == 0
+    assert await _queue_closed(kit, old.starts_at + timedelta(days=1, seconds=-1)) == 1
+    kinds = Counter(n.kind for n in await kit.notifications())
+    assert kinds["waitlist_closed"] == 1
+    waiting = [r for r in await kit.registrations(old.id) if r.status == "waitlisted"]
+    closed = [n for n in await kit.notifications() if n.kind == "waitlist_closed"]
+    assert [n.registration_id for n in closed] == [waiting[0].id]
+
+
+async def test_a_class_postponed_after_its_start_closes_its_waitlist_again(
+    kit: ClassKit,
+) -> None:
+    """Staff postpone a class on the day, after its start: the resident still waiting hears
+    about the waitlist again when the new date comes (one row per schedule version)."""
+    klass = await kit.create_class(capacity=1)
+    a, b = await kit.residents(2)
+    await kit.sign_up(klass.id, a)
+    await kit.sign_up(klass.id, b)
+    after = klass.starts_at + timedelta(minutes=10)
+    assert await _queue_closed(kit, after) == 1
+    new_start = klass.starts_at + timedelta(days=7)
+    postponed = await kit.update_class(
+        klass.id,
+        now=after,
+        capacity=1,
+        starts_at=new_start,
+        ends_at=new_start + timedelta(hours=1),
+        registration_deadline=new_start - timedelta(days=1),
+    )
+    assert postponed.schedule_version == 2
+    assert await _queue_closed(kit, after + timedelta(minutes=1)) == 0  # not started again
+    assert await _queue_closed(kit, new_start) == 1
+    assert await _queue_closed(kit, new_start + timedelta(minutes=1)) == 0
+    closed = [n for n in await kit.notifications() if n.kind == "waitlist_closed"]
+    assert [(n.schedule_version, n.due_at) for n in closed] == [(1, after), (2, new_start)]
+
+
+async def test_waitlist_closed_queued_by_two_transactions_at_once_is_kept_once(
+    kit: ClassKit,
+) -> None:
+    """Two dispatchers queue at the same moment: the second does not see the first's rows
+    yet (not committed), tries to insert them too, and the unique key keeps one of each."""
+    klass = await kit.create_class(capacity=1)
+    a, b, c = await kit.residents(3)
+    for resident in (a, b, c):
+        await kit.sign_up(klass.id, resident)
+    async with session_scope(kit.factory) as first:
+        assert await notice_queue.queue_waitlist_closed_notices(first, now=klass.starts_at) == 2
+        # The second one runs until it waits for the first's write (lock or unique key).
+        second = asyncio.create_task(_queue_closed(kit, klass.starts_at))
+        await asyncio.sleep(0.2)
+        assert not second.done()
+    assert await second in (0, 2)  # counted, but nothing was inserted twice
+    closed = [n for n in await kit.notifications() if n.kind == "waitlist_closed"]
+    assert len(closed) == 2

@@ -7,6 +7,7 @@ takes 400 s of clock time takes well under a second of real time per thousand ro
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from classes.clock import ManualClock
 from classes.models import ClassNotification, ClassRegistration, SmartphoneClass
 from classes.notifications import (
+    OUTCOME_EXPIRED,
     DispatchReport,
     NotificationDispatcher,
     RateLimiter,
@@ -681,3 +683,210 @@ async def test_change_notice_claimed_before_a_second_move_is_superseded(
     await worker.run_once()
     [call] = sender.calls
     assert (call.kind, call.registration_id) == (NotificationKind.CLASS_CHANGED, registration)
+
+
+# --- the waitlist closes when the class starts ---------------------------------------------
+
+CLOSED = "waitlist_closed"
+
+
+async def waitlisted(kit: ClassKit, class_id: int, count: int) -> list[int]:
+    """`count` more residents signing up for a full class: their (waitlisted) registrations."""
+    ids = []
+    for resident_id in await kit.residents(count):
+        result = await kit.sign_up(class_id, resident_id)
+        assert result.registration is not None and result.registration.status == "waitlisted"
+        ids.append(result.registration.id)
+    return ids
+
+
+def closed_notices(sender: FakeSender) -> Counter[int]:
+    """Registration id → how many waitlist-closed notices reached it."""
+    return Counter(
+        call.registration_id
+        for call in sender.calls
+        if call.kind is NotificationKind.WAITLIST_CLOSED and call.outcome is SendStatus.SENT
+    )
+
+
+async def test_waitlisted_residents_hear_once_that_no_seat_came_free(
+    kit: ClassKit, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    klass = await kit.create_class(capacity=2, max_seats_per_registration=1)
+    confirmed = await signed_up(kit, klass.id, 2)
+    waiting = await waitlisted(kit, klass.id, 3)
+    clock = ManualClock(NOW)
+    sender = FakeSender(clock)
+    worker = dispatcher(session_factory, sender, clock)
+
+    # A pass every 10 minutes from Tuesday until two days after the class.
+    reports = await run_until(worker, clock, klass.ends_at + timedelta(days=2), hours(1) / 6)
+
+    assert closed_notices(sender) == Counter(dict.fromkeys(waiting, 1))
+    assert sender.delivered() == Counter(
+        {
+            **{(reg, kind): 1 for reg in confirmed for kind in BOTH},
+            **{(reg, CLOSED): 1 for reg in waiting},
+        }
+    )
+    # Right at the start (or the first pass after it), not before.
+    for call in sender.calls:
+        if call.kind is NotificationKind.WAITLIST_CLOSED:
+            assert klass.starts_at <= call.at < klass.starts_at + timedelta(minutes=11)
+    assert sum(report.queued for report in reports) == 3
+    assert [r.status for r in await kit.registrations(klass.id)] == [
+        "confirmed",
+        "confirmed",
+        "waitlisted",
+        "waitlisted",
+        "waitlisted",
+    ]
+    assert await rows_by_status(session_factory) == Counter({"sent": 7})
+
+
+async def test_waitlist_closed_over_two_passes_and_two_dispatchers(
+    kit: ClassKit,
+    session_factory: async_sessionmaker[AsyncSession],
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    klass = await kit.create_class(capacity=1, max_seats_per_registration=1)
+    await signed_up(kit, klass.id, 1)
+    waiting = await waitlisted(kit, klass.id, 30)
+    clock = ManualClock(klass.starts_at + timedelta(minutes=1))
+    sender = FakeSender(clock)
+    sender.latency = 0.002
+    other_engine: AsyncEngine = create_engine(database_url)  # a second process by mistake
+    try:
+        options: dict[str, object] = {"claim_batch": 4, "concurrency": 2}
+        first = dispatcher(session_factory, sender, clock, worker="a", **options)
+        second = dispatcher(
+            create_session_factory(other_engine), sender, clock, worker="b", **options
+        )
+        # Both queue and send at the same moment, then each runs another pass.
+        reports = await asyncio.gather(first.run_once(), second.run_once())
+        clock.advance(timedelta(minutes=10))
+        reports += await asyncio.gather(first.run_once(), second.run_once())
+    finally:
+        await other_engine.dispose()
+    assert closed_notices(sender) == Counter(dict.fromkeys(waiting, 1))
+    assert sum(report.sent for report in reports) == 30
+    assert sum(report.queued for report in reports) >= 30  # a race may count a row twice
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    async with session_factory() as session:
+        rows = await session.scalar(
+            select(func.count())
+            .select_from(ClassNotification)
+            .where(ClassNotification.kind == CLOSED)
+        )
+    assert rows == 30
+
+
+async def test_promoted_or_confirmed_residents_get_no_waitlist_closed_notice(
+    kit: ClassKit, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    klass = await kit.create_class(capacity=2, max_seats_per_registration=1)
+    residents = await kit.residents(2)
+    first_reg = (await kit.sign_up(klass.id, residents[0])).registration
+    assert first_reg is not None
+    await signed_up(kit, klass.id, 1)
+    promoted, still_waiting = await waitlisted(kit, klass.id, 2)
+    # Thirty minutes before the start a resident cancels: the first waitlisted one gets the
+    # seat (and a promotion notice), the second keeps waiting.
+    clock = ManualClock(klass.starts_at - timedelta(minutes=30))
+    result = await kit.cancel(first_reg.id, resident_id=residents[0], now=clock.now())
+    assert [r.id for r in result.promoted] == [promoted]
+    sender = FakeSender(clock)
+    worker = dispatcher(session_factory, sender, clock)
+    await run_until(worker, clock, klass.ends_at + timedelta(days=1), timedelta(minutes=10))
+
+    assert closed_notices(sender) == Counter({still_waiting: 1})
+    assert sender.delivered()[(promoted, "promoted")] == 1
+    assert {reg for reg, kind in sender.delivered() if kind == CLOSED} == {still_waiting}
+
+
+async def test_promoted_after_the_claim_is_not_told_the_waitlist_closed(
+    kit: ClassKit, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The re-check inside the UPDATE to `sending`: a waitlist-closed notice needs the
+    registration to be still waitlisted at the moment it goes out."""
+    klass = await kit.create_class(capacity=1, max_seats_per_registration=1)
+    await signed_up(kit, klass.id, 1)
+    late, cancelled, waiting = await waitlisted(kit, klass.id, 3)
+    clock = ManualClock(klass.starts_at)
+    sender = FakeSender(clock)
+    worker = dispatcher(session_factory, sender, clock)
+    assert await worker.queue_waitlist_closed() == 3
+    rows = await worker._load(await worker._claim(10))
+    # The confirmed resident's reminders (expired at the start) and the three notices.
+    assert Counter(row.kind for row in rows) == Counter(
+        {NotificationKind.WAITLIST_CLOSED: 3, DAY_BEFORE: 1, HOURS_BEFORE: 1}
+    )
+    async with session_scope(session_factory) as session:  # meanwhile, at the last minute
+        await session.execute(
+            update(ClassRegistration).where(ClassRegistration.id == late).values(status="confirmed")
+        )
+        await session.execute(
+            update(ClassRegistration)
+            .where(ClassRegistration.id == cancelled)
+            .values(status="cancelled")
+        )
+    report = DispatchReport()
+    await worker._process_batch(rows, report)
+    assert closed_notices(sender) == Counter({waiting: 1})
+    assert report.skipped == Counter({"not_waitlisted": 2, OUTCOME_EXPIRED: 2})
+    found = await outcomes(session_factory)
+    assert found[(late, CLOSED)] == "skipped/not_waitlisted"
+
+
+async def test_no_waitlist_closed_notice_for_a_cancelled_class(
+    kit: ClassKit, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    klass = await kit.create_class(capacity=1, max_seats_per_registration=1)
+    confirmed = await signed_up(kit, klass.id, 1)
+    waiting = await waitlisted(kit, klass.id, 2)
+    clock = ManualClock(NOW + hours(1))
+    await kit.cancel_class(klass.id, now=clock.now())
+    sender = FakeSender(clock)
+    worker = dispatcher(session_factory, sender, clock)
+    await run_until(worker, clock, klass.ends_at + timedelta(days=1), timedelta(minutes=30))
+    # One cancellation notice each, waitlisted residents included, and nothing else.
+    assert sender.delivered() == Counter(
+        {(reg, "class_cancelled"): 1 for reg in [*confirmed, *waiting]}
+    )
+    assert closed_notices(sender) == Counter()
+
+
+async def test_no_waitlist_closed_notice_for_a_class_started_over_a_day_ago(
+    kit: ClassKit, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The first pass after an upgrade (or after long downtime) does not write to residents
+    about classes long gone; nor is a notice queued in time sent after it expired."""
+    old = await kit.create_class(capacity=1, max_seats_per_registration=1)
+    await signed_up(kit, old.id, 1)
+    await waitlisted(kit, old.id, 2)
+    clock = ManualClock(old.starts_at + timedelta(days=1, minutes=1))
+    sender = FakeSender(clock)
+    report = await dispatcher(session_factory, sender, clock).run_once()
+    assert (report.queued, closed_notices(sender)) == (0, Counter())
+    assert [n.kind for n in await kit.notifications()].count(CLOSED) == 0
+
+    # Queued at the start, but the process was down until a day after the class ended.
+    later = await kit.create_class(
+        capacity=1,
+        max_seats_per_registration=1,
+        starts_at=datetime(2026, 12, 8, 10, 0, tzinfo=TOKYO),
+        ends_at=datetime(2026, 12, 8, 11, 0, tzinfo=TOKYO),
+        registration_deadline=datetime(2026, 12, 7, 17, 0, tzinfo=TOKYO),
+    )
+    await signed_up(kit, later.id, 1)
+    [waiting] = await waitlisted(kit, later.id, 1)
+    clock.set(later.starts_at)
+    worker = dispatcher(session_factory, sender, clock)
+    assert await worker.queue_waitlist_closed() == 1
+    clock.set(later.ends_at + timedelta(days=1))
+    report = await worker.run_once()
+    # The notice, and the confirmed resident's two reminders (missed in the same downtime).
+    assert (report.queued, report.skipped) == (0, Counter({OUTCOME_EXPIRED: 3}))
+    assert closed_notices(sender) == Counter()
+    assert (await outcomes(session_factory))[(waiting, CLOSED)] == "skipped/expired"
