@@ -120,14 +120,14 @@ class _Channel:
 
     def add(self, slot: int, weighted_tf: dict[str, float]) -> None:
         self._idf_cache.clear()
+        postings, k1 = self.postings, self.k1
         for term, wtf in weighted_tf.items():
-            entry = self.postings.get(term)
+            entry = postings.get(term)
             if entry is None:
-                entry = (array("i"), array("f"))
-                self.postings[term] = entry
+                entry = postings[term] = (array("i"), array("f"))
             entry[0].append(slot)
-            entry[1].append(wtf / (self.k1 + wtf))
-            self.doc_freq[term] += 1
+            entry[1].append(wtf / (k1 + wtf))
+        self.doc_freq.update(weighted_tf.keys())  # counted in C: this loop runs per term
 
     def forget(self, terms: Iterable[str]) -> None:
         self._idf_cache.clear()
@@ -386,6 +386,7 @@ class FaqEngine:
         params = self.parameters.fields
         for channel_name, fields in item.fields.items():
             weighted: dict[str, float] = {}
+            get = weighted.get
             for name, terms in fields.items():
                 if not terms:
                     continue
@@ -400,7 +401,7 @@ class FaqEngine:
                     weight = params.answer_without_alternatives
                 factor = weight / norm
                 for term, tf in Counter(terms).items():
-                    weighted[term] = weighted.get(term, 0.0) + factor * tf
+                    weighted[term] = get(term, 0.0) + factor * tf
             self._channels[channel_name].add(slot, weighted)
         self._entries[item.document.id] = _IndexedEntry(
             document=item.document, slot=slot, phrasings=item.phrasings

@@ -180,7 +180,14 @@ DIALECT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+# One search tells whether any rule applies; most texts (every FAQ answer) need none, and
+# fifteen substitutions per text were a tenth of the index build.
+_ANY_DIALECT_RULE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in DIALECT_RULES))
+
+
 def standardize_dialect(text: str) -> str:
+    if _ANY_DIALECT_RULE.search(text) is None:
+        return text
     for pattern, replacement in DIALECT_RULES:
         text = pattern.sub(replacement, text)
     return text
