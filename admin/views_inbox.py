@@ -17,6 +17,7 @@ from aiohttp import web
 from admin.audit import ACTION_LABELS, record
 from admin.web import actor, app_context, form_data, form_text, render, see_other, shorten
 from faq.inbox import (
+    InboxItem,
     InboxKind,
     add_as_alternative,
     count_open,
@@ -132,12 +133,18 @@ async def _render_new(
     )
 
 
-async def new_entry_form(request: web.Request) -> web.StreamResponse:
+async def _open_items_of_query(request: web.Request) -> tuple[list[int], list[InboxItem]]:
+    """The group named by `?logs=`; back to the inbox when nothing of it is open any more."""
     log_ids = parse_log_ids(request.query.get("logs", ""))
     async with app_context(request).session_factory() as db:
         items = await open_items(db, log_ids)
     if not items:
         raise see_other(request, INBOX, notice="この質問はもう対応済みです。")
+    return log_ids, items
+
+
+async def new_entry_form(request: web.Request) -> web.StreamResponse:
+    log_ids, items = await _open_items_of_query(request)
     phrasings = list(dict.fromkeys(item.question.strip() for item in items))
     draft = FaqEntryData(
         id=_suggest_id(log_ids),
@@ -222,11 +229,7 @@ async def _render_alternative(
 
 
 async def alternative_form(request: web.Request) -> web.StreamResponse:
-    log_ids = parse_log_ids(request.query.get("logs", ""))
-    async with app_context(request).session_factory() as db:
-        items = await open_items(db, log_ids)
-    if not items:
-        raise see_other(request, INBOX, notice="この質問はもう対応済みです。")
+    log_ids, items = await _open_items_of_query(request)
     phrasing = request.query.get("phrasing", "").strip() or items[0].question
     return await _render_alternative(
         request,

@@ -182,17 +182,18 @@ async def _unanswered_items(session: AsyncSession, limit: int) -> list[InboxItem
         .limit(limit)
         .execution_options(populate_existing=True)
     )
-    return [
-        InboxItem(
-            log_id=row.id,
-            question=row.question,
-            at=row.created_at,
-            outcome=row.outcome,
-            left_for_staff=row.left_for_staff,
-            faq_id=None,
-        )
-        for row in rows
-    ]
+    return [_item(row, at=row.created_at, faq_id=None) for row in rows]
+
+
+def _item(row: QuestionLog, *, at: datetime, faq_id: str | None) -> InboxItem:
+    return InboxItem(
+        log_id=row.id,
+        question=row.question,
+        at=at,
+        outcome=row.outcome,
+        left_for_staff=row.left_for_staff,
+        faq_id=faq_id,
+    )
 
 
 async def _unhelpful_items(session: AsyncSession, limit: int) -> list[InboxItem]:
@@ -208,14 +209,7 @@ async def _unhelpful_items(session: AsyncSession, limit: int) -> list[InboxItem]
     for log, faq_id, marked_at in rows.tuples():
         if log.id in items:  # one log, several 👎 (other suggestions): keep the latest
             continue
-        items[log.id] = InboxItem(
-            log_id=log.id,
-            question=log.question,
-            at=marked_at,
-            outcome=log.outcome,
-            left_for_staff=log.left_for_staff,
-            faq_id=faq_id,
-        )
+        items[log.id] = _item(log, at=marked_at, faq_id=faq_id)
     return list(items.values())
 
 
@@ -282,17 +276,7 @@ async def open_items(session: AsyncSession, log_ids: Sequence[int]) -> list[Inbo
         .order_by(QuestionLog.created_at.desc(), QuestionLog.id.desc())
         .execution_options(populate_existing=True)
     )
-    return [
-        InboxItem(
-            log_id=row.id,
-            question=row.question,
-            at=row.created_at,
-            outcome=row.outcome,
-            left_for_staff=row.left_for_staff,
-            faq_id=row.faq_id,
-        )
-        for row in rows
-    ]
+    return [_item(row, at=row.created_at, faq_id=row.faq_id) for row in rows]
 
 
 async def _close(
