@@ -385,7 +385,7 @@ async def edit_submit(request: web.Request) -> web.StreamResponse:
                     draft,
                     actor=actor(request),
                     now=now(request),
-                    notifications=_policy(request),
+                    policy=_policy(request),
                 )
                 await record(
                     db,

@@ -437,19 +437,14 @@ async def update_class(
     *,
     actor: str,
     now: datetime,
-    notifications: NotificationPolicy | None = None,
-    policy: ReminderPolicy | None = None,
+    policy: ReminderPolicy,
 ) -> ClassInfo:
     """Staff edit a class.
 
     Moving it (start, end or venue) bumps schedule_version, marks it CHANGED, reschedules the
     reminders and queues one change notice per active registration. A larger capacity
-    promotes from the waitlist. The reminder policy may be passed as `notifications` (the
-    contract's name) or `policy` (the name the other services use).
+    promotes from the waitlist.
     """
-    reminder_policy = notifications or policy
-    if reminder_policy is None:
-        raise TypeError("update_class needs notifications= (a ReminderPolicy)")
     clean = _clean_draft(draft)
     _require_aware(now)
     if not await _lock_class(session, class_id):
@@ -480,9 +475,9 @@ async def update_class(
         row.status = ClassStatus.CHANGED
     await session.flush()
     if moved:
-        await reschedule_reminders(session, class_id, policy=reminder_policy, now=now)
+        await reschedule_reminders(session, class_id, policy=policy, now=now)
         await queue_class_changed_notices(session, class_id, now=now)
-    await _promote(session, class_id, policy=reminder_policy, now=now)
+    await _promote(session, class_id, policy=policy, now=now)
     return await _fresh_class_info(session, class_id)
 
 

@@ -139,7 +139,7 @@ class ClassKit:
                 default_draft(**overrides),
                 actor="staff",
                 now=now or self.now,
-                notifications=self.policy,
+                policy=self.policy,
             )
 
     async def cancel_class(self, class_id: int, *, now: datetime | None = None) -> ClassInfo:
