@@ -74,6 +74,7 @@ __all__ = [
     "normalize_phone",
     "resident_registrations",
     "sign_up",
+    "sign_up_refusal",
     "update_class",
     "validate_name",
 ]
@@ -576,8 +577,12 @@ async def _active_registration(
     return result.first()
 
 
-def _refusal(klass: SmartphoneClass, seats: int, *, now: datetime) -> SignUpRefusal | None:
-    """Why this class takes no sign-up now (a full class with a waitlist still does)."""
+def sign_up_refusal(
+    klass: SmartphoneClass | ClassInfo, seats: int, *, now: datetime
+) -> SignUpRefusal | None:
+    """Why this class takes no sign-up of `seats` now (a full class with a waitlist still
+    does). Adapters ask it of a ClassInfo before starting a sign-up flow; `sign_up` asks it
+    again of the locked row, which decides."""
     if klass.status == ClassStatus.CANCELLED:
         return SignUpRefusal.CANCELLED
     if now >= klass.starts_at:
@@ -639,7 +644,7 @@ async def sign_up(
         return await _already(session, existing, class_id)
     klass = await _load_class(session, class_id)
     assert klass is not None
-    refusal = _refusal(klass, seats, now=now)
+    refusal = sign_up_refusal(klass, seats, now=now)
     if refusal is not None:
         return await _refused(session, refusal, class_id)
     # Seats free while others wait means only larger registrations are waiting (promotion

@@ -45,7 +45,6 @@ from classes.clock import Clock, SystemClock
 from classes.notice_queue import ReminderPolicy
 from classes.types import (
     ClassInfo,
-    ClassStatus,
     RegistrationInfo,
     RegistrationStatus,
     ResidentRegistration,
@@ -98,16 +97,9 @@ def _visible(klass: ClassInfo | None, settings: Settings) -> ClassInfo | None:
 
 
 def open_refusal(klass: ClassInfo, now: datetime) -> SignUpRefusal | None:
-    """Why a sign-up for this class would be refused now (the service decides in the end)."""
-    if klass.status is ClassStatus.CANCELLED:
-        return SignUpRefusal.CANCELLED
-    if now >= klass.starts_at:
-        return SignUpRefusal.PAST
-    if now > klass.registration_deadline:
-        return SignUpRefusal.DEADLINE_PASSED
-    if klass.seats_left == 0 and not klass.waitlist_enabled:
-        return SignUpRefusal.FULL
-    return None
+    """Why a one-seat sign-up for this class would be refused now, so that nobody fills in a
+    flow that cannot succeed (the core's rule; `sign_up` decides in the end)."""
+    return service.sign_up_refusal(klass, 1, now=now)
 
 
 def telegram_name(user: User) -> str | None:

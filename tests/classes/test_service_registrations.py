@@ -240,14 +240,14 @@ async def test_seat_check_backstop_refuses_instead_of_overbooking(
     klass = await kit.create_class(capacity=1)
     a, b = await kit.residents(2)
     await kit.sign_up(klass.id, a)
-    real_refusal = service._refusal
+    real_refusal = service.sign_up_refusal
 
     def stale(row: object, seats: int, *, now: datetime) -> object:
         # As if read before another transaction took the seat (not a change to flush).
         set_committed_value(row, "confirmed_seats", 0)
         return real_refusal(row, seats, now=now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service, "_refusal", stale)
+    monkeypatch.setattr(service, "sign_up_refusal", stale)
     result = await kit.sign_up(klass.id, b)
     assert result.refused == SignUpRefusal.FULL
     roster = await kit.registrations(klass.id)
