@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from faq.redact import redact
 from madoguchi.settings import Settings, load_settings
 
 
@@ -548,8 +549,6 @@ class RedactingFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        from faq.redact import redact
-
         copy = logging.makeLogRecord(record.__dict__)
         copy.msg, copy.args = redact(record.getMessage()), None
         if copy.exc_info and not copy.exc_text:
