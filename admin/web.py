@@ -428,7 +428,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     if _is_public(request) and request.match_info.http_exception is None:
         if request.path.startswith(f"{ADMIN_PREFIX}/login"):
             await _load_session(request)  # the login page sends a logged-in visitor on
-        return await _handle(request, handler)
+        return await handler(request)  # errors: admin_middleware
     await _load_session(request)
     session = current_session(request)
     unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
@@ -445,21 +445,17 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
                 request, 401, "ログインが必要です", "ログインしてから、もう一度お試しください。"
             )
         raise _login_redirect(request)
-    if unsafe:
-        try:
-            ok = await _csrf_ok(request, session)
-        except web.HTTPRequestEntityTooLarge:
-            return _too_large(request)
-        if not ok:
-            log.warning("admin: refused a POST without a valid CSRF token (%s)", request.path)
-            return _error_page(
-                request,
-                403,
-                "操作を受け付けられませんでした",
-                "画面を開いてから時間がたったか、別の画面からの送信です。"
-                "画面を開き直して、もう一度操作してください。",
-            )
-    return await _handle(request, handler)
+    # A body over the limit raises 413 in _csrf_ok; the middleware turns it into its page.
+    if unsafe and not await _csrf_ok(request, session):
+        log.warning("admin: refused a POST without a valid CSRF token (%s)", request.path)
+        return _error_page(
+            request,
+            403,
+            "操作を受け付けられませんでした",
+            "画面を開いてから時間がたったか、別の画面からの送信です。"
+            "画面を開き直して、もう一度操作してください。",
+        )
+    return await handler(request)  # errors: admin_middleware
 
 
 def _too_large(request: web.Request) -> web.Response:
@@ -470,22 +466,6 @@ def _too_large(request: web.Request) -> web.Response:
         "ファイルが大きすぎます",
         f"送信できるのは合計{limit}MBまでです。ファイルを分けてお試しください。",
     )
-
-
-async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        return _too_large(request)
-    except web.HTTPNotFound:
-        return _error_page(
-            request,
-            404,
-            "ページが見つかりません",
-            "アドレスを確かめるか、メニューから選んでください。",
-        )
-    except web.HTTPMethodNotAllowed:
-        return _error_page(request, 405, "この操作はできません", "メニューから選び直してください。")
 
 
 def _active_nav(path: str) -> str | None:
