@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
@@ -14,7 +13,9 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.errors import RetryMiddleware
+from bot.filters import Magic
 from bot.handlers import get_error_router, get_routers
+from bot.http import JsonAiohttpSession
 from bot.middlewares import DbSessionMiddleware, ResidentMiddleware
 from madoguchi.settings import Settings
 
@@ -36,9 +37,9 @@ def create_bot(
     """
     if session is None:
         session = (
-            AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+            JsonAiohttpSession(api=TelegramAPIServer.from_base(api_base))
             if api_base
-            else AiohttpSession()
+            else JsonAiohttpSession()
         )
     session.middleware(retry or RetryMiddleware())
     # Plain text (no parse mode): FAQ answers may contain < and &; no link previews under
@@ -72,7 +73,7 @@ def create_dispatcher(context: AppContext) -> Dispatcher:
     dispatcher.update.outer_middleware(ResidentMiddleware())
     residents = Router(name="bot.residents")
     # Private chats only: in a group, every message would otherwise be taken as a question.
-    residents.message.filter(F.chat.type == ChatType.PRIVATE)
+    residents.message.filter(Magic(F.chat.type == ChatType.PRIVATE))
     residents.include_routers(*get_routers())
     dispatcher.include_routers(residents, get_error_router())
     return dispatcher

@@ -38,6 +38,7 @@ from bot.callbacks import (
     SignUpAction,
     SignUpCb,
 )
+from bot.filters import Magic
 from bot.handlers.common import stale
 from bot.keyboards_classes import Step
 from classes import service
@@ -720,12 +721,12 @@ def create_router() -> Router:
     router.message.register(
         leave_flow_by_message,
         in_flow,
-        F.text.in_(set(messages.MENU_BUTTONS)) | F.text.startswith("/"),
+        Magic(F.text.in_(set(messages.MENU_BUTTONS)) | F.text.startswith("/")),
     )
-    router.message.register(name_typed, StateFilter(SignUp.name), F.text)
-    router.message.register(phone_typed, StateFilter(SignUp.phone), F.text)
-    router.message.register(contact_shared, StateFilter(SignUp.phone), F.contact)
-    router.message.register(stray_phone_label, F.text.in_(set(texts.PHONE_STEP_LABELS)))
+    router.message.register(name_typed, StateFilter(SignUp.name), Magic(F.text))
+    router.message.register(phone_typed, StateFilter(SignUp.phone), Magic(F.text))
+    router.message.register(contact_shared, StateFilter(SignUp.phone), Magic(F.contact))
+    router.message.register(stray_phone_label, Magic(F.text.in_(set(texts.PHONE_STEP_LABELS))))
     router.callback_query.register(leave_flow_by_button, in_flow, ~SignUpCb.filter())
     router.callback_query.register(class_menu, ClassCb.filter())
     router.callback_query.register(flow_button, SignUpCb.filter())

@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keyboards, messages
+from bot.filters import Magic
 from bot.handlers.common import stale
 from madoguchi.residents import clear_blocked, mark_blocked
 
@@ -40,7 +41,7 @@ async def membership_changed(event: ChatMemberUpdated, session: AsyncSession) ->
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(unknown_command, Magic(F.text.startswith("/")))
     router.message.register(not_text)
     router.callback_query.register(unknown_button)
     router.my_chat_member.register(membership_changed)

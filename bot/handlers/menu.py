@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keyboards, messages
 from bot.callbacks import MenuAction, MenuCb
+from bot.filters import Magic
 from bot.handlers.classes import send_class_list
 from bot.handlers.common import send_categories, send_menu
 from classes.clock import Clock, SystemClock
@@ -122,6 +123,6 @@ def create_router() -> Router:
     router.message.register(start, CommandStart())
     router.message.register(menu, Command("menu"))
     router.message.register(help_command, Command("help"))
-    router.message.register(menu_button, F.text.in_(set(messages.MENU_BUTTONS)))
+    router.message.register(menu_button, Magic(F.text.in_(set(messages.MENU_BUTTONS))))
     router.callback_query.register(menu_callback, MenuCb.filter())
     return router

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keyboards, messages
 from bot.callbacks import NoneOfTheseCb, StaffCb, SuggestCb
+from bot.filters import Magic
 from bot.handlers.common import (
     channel_of,
     find_entry,
@@ -136,7 +137,7 @@ async def leave_question_for_staff(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(question, F.text, ~F.text.startswith("/"))
+    router.message.register(question, Magic(F.text), Magic(~F.text.startswith("/")))
     router.callback_query.register(suggestion_picked, SuggestCb.filter())
     router.callback_query.register(none_of_these, NoneOfTheseCb.filter())
     router.callback_query.register(leave_question_for_staff, StaffCb.filter())
