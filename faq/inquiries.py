@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,6 +80,10 @@ def _feedback_entry(row: Feedback) -> FeedbackEntry:
     )
 
 
+_QUESTION_LOGS = cast(Table, QuestionLog.__table__)
+_INSERT_QUESTION_LOG = insert(_QUESTION_LOGS).returning(_QUESTION_LOGS.c.id)
+
+
 async def log_question(
     session: AsyncSession,
     *,
@@ -94,20 +98,23 @@ async def log_question(
     """Store one question (masked with faq.redact) and what the engine made of it; its id."""
     if channel not in get_args(Channel):
         raise ValueError(f"unknown channel {channel!r}")
-    row = QuestionLog(
-        resident_id=resident_id,
-        channel=channel,
-        question=redact(question)[:QUESTION_MAX],
-        outcome=outcome,
-        faq_id=faq_id,
-        score=float(score),
-        created_at=now or utcnow(),
-        left_for_staff=False,
-        staff_status="open",
+    # One prepared Core INSERT … RETURNING: this runs for every question, and building an
+    # ORM object or a fresh statement each time cost more than executing it.
+    result = await session.execute(
+        _INSERT_QUESTION_LOG,
+        {
+            "resident_id": resident_id,
+            "channel": channel,
+            "question": redact(question)[:QUESTION_MAX],
+            "outcome": outcome,
+            "faq_id": faq_id,
+            "score": float(score),
+            "created_at": now or utcnow(),
+            "left_for_staff": False,
+            "staff_status": "open",
+        },
     )
-    session.add(row)
-    await session.flush()
-    return row.id
+    return int(result.scalar_one())
 
 
 async def get_question_log(session: AsyncSession, question_log_id: int) -> QuestionLogEntry | None:

@@ -6,10 +6,10 @@ numbers. Every function takes the caller's AsyncSession and never commits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Integer, delete, func, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,6 +84,17 @@ async def get_resident(session: AsyncSession, telegram_user_id: int) -> Resident
     return None if row is None else _info(row)
 
 
+# Built once: every update looks its resident up, and building the statement each time cost
+# more than running it.
+_SELECT_RESIDENT = select(
+    Resident.id,
+    Resident.telegram_user_id,
+    Resident.created_at,
+    Resident.last_seen_at,
+    Resident.blocked_at,
+).where(Resident.telegram_user_id == bindparam("telegram_user_id"))
+
+
 async def get_or_create_resident(
     session: AsyncSession, telegram_user_id: int, *, now: datetime | None = None
 ) -> ResidentInfo:
@@ -93,8 +104,10 @@ async def get_or_create_resident(
     the unique Telegram id and the row is read back.
     """
     now = now or utcnow()
-    row = await _load(session, telegram_user_id)
-    if row is None:
+    # Core statements, not ORM objects: this runs for every update, and the ORM's identity
+    # map and flush bookkeeping cost more than the statements themselves.
+    info = await _load_info(session, telegram_user_id)
+    if info is None:
         bind = session.get_bind()
         insert = postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert
         await session.execute(
@@ -102,12 +115,19 @@ async def get_or_create_resident(
             .values(telegram_user_id=telegram_user_id, created_at=now, last_seen_at=now)
             .on_conflict_do_nothing(index_elements=["telegram_user_id"])
         )
-        row = await _load(session, telegram_user_id)
-        assert row is not None
-    elif now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
-        row.last_seen_at = now
-        await session.flush()
-    return _info(row)
+        info = await _load_info(session, telegram_user_id)
+        assert info is not None
+    elif now - info.last_seen_at >= LAST_SEEN_RESOLUTION:
+        await session.execute(
+            update(Resident).where(Resident.id == info.id).values(last_seen_at=now)
+        )
+        info = replace(info, last_seen_at=now)
+    return info
+
+
+async def _load_info(session: AsyncSession, telegram_user_id: int) -> ResidentInfo | None:
+    row = (await session.execute(_SELECT_RESIDENT, {"telegram_user_id": telegram_user_id})).first()
+    return None if row is None else ResidentInfo(*row)
 
 
 async def mark_blocked(

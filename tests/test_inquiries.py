@@ -126,6 +126,9 @@ async def test_get_or_create_resident(session: AsyncSession) -> None:
     touched = await get_or_create_resident(session, 10**12, now=later)
     assert touched.last_seen_at == later
     assert touched.created_at == first.created_at
+    # Stored, not only returned: read back (a minute later is within the resolution).
+    stored = await get_or_create_resident(session, 10**12, now=later + timedelta(minutes=1))
+    assert stored.last_seen_at == later
     await session.commit()
 
 
