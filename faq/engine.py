@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from faq.normalize import Analysis, TextNormalizer, char_ngrams, kana_fold
 from faq.thresholds import MatchThresholds
@@ -226,6 +226,9 @@ class FaqEngine:
         # Never pruned on removal: a word no entry has any more simply has no postings.
         self._reading_terms: dict[str, set[str]] = {}
         self._longest_reading = 0
+        # Phrasing terms → their summed IDF (see `_nearest_phrasings`); any change of the
+        # index changes IDFs, so it is emptied then.
+        self._phrasing_mass: dict[frozenset[str], float] = {}
         # Average field lengths for BM25 length normalisation, fixed at rebuild time (from a
         # sample, so a large FAQ never has to be held analysed in memory all at once).
         self._average_length: dict[str, dict[str, float]] = {
@@ -298,6 +301,7 @@ class FaqEngine:
         indexed = self._entries.pop(entry_id, None)
         if indexed is None:
             return False
+        self._phrasing_mass.clear()
         self._alive[indexed.slot] = 0
         self._slot_ids[indexed.slot] = None
         # Re-analysing the removed entry is cheaper than keeping every entry's terms around.
@@ -380,6 +384,7 @@ class FaqEngine:
         return out
 
     def _insert(self, item: _Analysed) -> None:
+        self._phrasing_mass.clear()
         slot = len(self._slot_ids)
         self._slot_ids.append(item.document.id)
         self._alive.append(1)
@@ -453,24 +458,28 @@ class FaqEngine:
         top_slots = np.argpartition(-combined, depth - 1)[:depth]
         query_terms = frozenset(query_words)
         idf = {term: words.idf(term, live) * factors.get(term, 1.0) for term in query_terms}
-        scored: list[tuple[float, str, int]] = []
-        for slot in top_slots.tolist():
-            entry_id = self._slot_ids[slot]
-            if entry_id is None:
-                continue
-            indexed = self._entries[entry_id]
-            similarity = self._nearest_phrasing(
-                reading=analysis.reading,
-                terms=query_terms,
-                idf=idf,
-                phrasings=indexed.phrasings,
-                words=words,
-                live=live,
-            )
-            score = float(combined[slot]) + params.fuzzy_weight * similarity
-            scored.append((score / total_weight, entry_id, slot))
-        if not scored:
+        found = [
+            (slot, entry_id)
+            for slot in top_slots.tolist()
+            if (entry_id := self._slot_ids[slot]) is not None
+        ]
+        if not found:
             return []
+        similarities = self._nearest_phrasings(
+            reading=analysis.reading,
+            terms=query_terms,
+            idf=idf,
+            entries=[self._entries[entry_id] for _slot, entry_id in found],
+            live=live,
+        )
+        scored: list[tuple[float, str, int]] = [
+            (
+                (float(combined[slot]) + params.fuzzy_weight * similarity) / total_weight,
+                entry_id,
+                slot,
+            )
+            for (slot, entry_id), similarity in zip(found, similarities, strict=True)
+        ]
         scored.sort(key=lambda item: (-item[0], item[1]))
         # Calibration (the order stays): the same lift for every candidate, from the evidence
         # behind the best one, i.e. the IDF mass of the question's words it matches
@@ -529,34 +538,57 @@ class FaqEngine:
                 position += 1
         return tuple(found)
 
-    @staticmethod
-    def _nearest_phrasing(
+    def _nearest_phrasings(
+        self,
         *,
         reading: str,
         terms: frozenset[str],
         idf: dict[str, float],
-        phrasings: tuple[_Phrasing, ...],
-        words: _Channel,
+        entries: list[_IndexedEntry],
         live: int,
-    ) -> float:
-        """How close the question is to the nearest phrasing of the entry, 0..1.
+    ) -> list[float]:
+        """For each entry, how close the question is to its nearest phrasing, 0..1.
 
         The larger of two views: rapidfuzz's ratio of the kana readings (typos, missing small
         kana) and the IDF-weighted Dice overlap of the content words (same words, any order,
-        rare words counting most).
+        rare words counting most). The readings of all candidates are compared in one
+        rapidfuzz call, and each phrasing's word mass is kept until the index changes: this
+        runs for every question, over some hundred phrasings.
         """
+        words = self._channels["words"]
+        phrasings = [phrasing for entry in entries for phrasing in entry.phrasings]
+        by_reading: list[float] = [0.0] * len(phrasings)
+        if reading and phrasings:
+            by_reading = (
+                process.cdist(
+                    [reading], [p.reading for p in phrasings], scorer=fuzz.ratio, dtype=np.float64
+                )[0]
+                / 100.0
+            ).tolist()
         query_mass = sum(idf.values())
-        best = 0.0
-        for phrasing in phrasings:
-            by_reading = fuzz.ratio(reading, phrasing.reading) / 100.0 if reading else 0.0
-            by_words = 0.0
-            if terms and phrasing.terms:
-                shared = sum(idf[t] for t in terms & phrasing.terms)
-                if shared:
-                    mass = query_mass + sum(words.idf(t, live) for t in phrasing.terms - terms)
-                    by_words = 2 * shared / (mass + shared)
-            best = max(best, by_reading, by_words)
-        return best
+        masses = self._phrasing_mass
+        result: list[float] = []
+        index = 0
+        for entry in entries:
+            best = 0.0
+            for phrasing in entry.phrasings:
+                similarity = by_reading[index]
+                index += 1
+                if terms and phrasing.terms:
+                    common = terms & phrasing.terms
+                    if common:
+                        shared = sum(idf[t] for t in common)
+                        mass = masses.get(phrasing.terms)
+                        if mass is None:
+                            mass = masses[phrasing.terms] = sum(
+                                words.idf(t, live) for t in phrasing.terms
+                            )
+                        # The query's mass plus the phrasing's words the query lacks.
+                        rest = mass - sum(words.idf(t, live) for t in common)
+                        similarity = max(similarity, 2 * shared / (query_mass + rest + shared))
+                best = max(best, similarity)
+            result.append(best)
+        return result
 
     def match(self, query: str) -> MatchResult:
         """Rank the query and decide: answered, suggested or fallback."""
