@@ -102,6 +102,10 @@ class RankingParameters:
     evidence_scale: float = 1.0
 
 
+# Posting lists up to this long are gathered and summed in one step (see `_Channel.score`).
+_GATHER_MAX = 256
+
+
 class _Channel:
     """An inverted index of one kind of term, with BM25F-weighted, saturated term weights.
 
@@ -157,8 +161,12 @@ class _Channel:
 
         `factors` scales the weight of some query terms (default 1).
         """
-        scores = np.zeros(size, dtype=np.float32)
         total = 0.0
+        scores = np.zeros(size, dtype=np.float32)
+        slot_lists: list[array[int]] = []
+        weight_lists: list[array[float]] = []
+        term_idfs: list[float] = []
+        lengths: list[int] = []
         for term in set(query_terms):
             idf = self.idf(term, live_docs)
             if factors:
@@ -167,10 +175,25 @@ class _Channel:
             entry = self.postings.get(term)
             if entry is None or not self.doc_freq.get(term):
                 continue
-            # In place, term by term: cheaper than gathering long posting lists of a big FAQ.
-            slots = np.frombuffer(entry[0], dtype=np.int32)
-            weights = np.frombuffer(entry[1], dtype=np.float32)
-            scores[slots] += np.float32(idf) * weights
+            length = len(entry[0])
+            if length > _GATHER_MAX:
+                # A long list (a common word of a big FAQ): added in place, not copied.
+                slots = np.frombuffer(entry[0], dtype=np.int32)
+                weights = np.frombuffer(entry[1], dtype=np.float32)
+                scores[slots] += np.float32(idf) * weights
+                continue
+            slot_lists.append(entry[0])
+            weight_lists.append(entry[1])
+            term_idfs.append(idf)
+            lengths.append(length)
+        if slot_lists:
+            # The short lists all at once: one weighted bincount instead of a few NumPy calls
+            # per term, whose fixed cost dominated for the hundred-odd terms of one question.
+            slots = np.frombuffer(b"".join(slot_lists), dtype=np.int32)
+            weights = np.frombuffer(b"".join(weight_lists), dtype=np.float32) * np.repeat(
+                np.asarray(term_idfs, dtype=np.float32), lengths
+            )
+            scores += np.bincount(slots, weights=weights, minlength=size).astype(np.float32)
         if total > 0:
             scores /= np.float32(total)
         return scores
