@@ -24,7 +24,16 @@ from typing import Any
 from faq.synonyms import SynonymTable
 from faq.textfold import fold, to_hiragana
 
-__all__ = ["Analysis", "TextNormalizer", "char_ngrams", "fold", "is_kana", "kana_fold"]
+__all__ = [
+    "ASK_KINDS",
+    "Analysis",
+    "TextNormalizer",
+    "ask_kinds",
+    "char_ngrams",
+    "fold",
+    "is_kana",
+    "kana_fold",
+]
 
 # Longest text we analyse: a 4,096-character Telegram message is cut here; the question is
 # practically always in the first lines and Sudachi's cost grows with length.
@@ -154,10 +163,165 @@ FRAME_TERMS = frozenset(
 )
 
 
+# Negation: the auxiliaries ない, ず (ません, 行けん) and the adjective 無い after a verb
+# (使いたくない). Verbs whose negation only frames the question or states a duty
+# (わからない, 知らない, いけない, ならない, かまわない, すみません, かもしれない) are not
+# negated content (see `_NegationTracker`).
+NEGATIONS = frozenset({"ない", "無い", "ず", "ぬ"})
+NEGATION_POS = frozenset({"助動詞", "形容詞"})
+# A negation followed by these states a duty (しないといけない, せなあかん), not a negation.
+OBLIGATIONS = frozenset({"行く", "成る"})
+OBLIGATION_WORDS = frozenset({"駄目", "だめ"})  # あかん is rewritten to いけない first
+PREDICATE_POS = frozenset({"動詞", "形容詞"})
+NEGATED_FRAMES = frozenset(
+    {"分かる", "解る", "知る", "知れる", "行く", "成る", "構う", "済む", "仕方", "仕様", "違い"}
+)
+
+
+# What a question asks, apart from its topic: siblings on one topic (the fee, the place, the
+# deadline, what to bring for the same procedure) share their words and differ in this. Cues
+# are general civic-question vocabulary: Sudachi normalised forms of single words, and surface
+# patterns (kanji and kana spellings, since Sudachi mis-splits kana-only text) for phrases.
+ASK_KINDS = (
+    "cost",
+    "place",
+    "time",
+    "needs",
+    "how",
+    "check",
+    "trouble",
+    "who",
+    "what",
+)
+ASK_FORMS: dict[str, str] = {
+    **dict.fromkeys(
+        ("幾ら", "費用", "料金", "手数料", "お金", "金額", "無料", "有料", "只", "値段", "代金"),
+        "cost",
+    ),
+    **dict.fromkeys(("何処", "どこ", "どちら", "場所", "窓口"), "place"),
+    **dict.fromkeys(
+        (
+            "いつ",
+            "何時",
+            "期間",
+            "何日",
+            "時間",
+            "曜日",
+            "即日",
+            "締め切り",
+            "締切",
+            # when a counter or a service is open
+            "受付時間",
+            "営業時間",
+            "平日",
+            "土日",
+            "土日祝日",
+            "土曜",
+            "土曜日",
+            "日曜",
+            "日曜日",
+            "祝日",
+            "休日",
+            "夜間",
+            "深夜",
+            "早朝",
+            "年末",
+            "年始",
+            "年末年始",
+            "正月",
+            "大晦日",
+        ),
+        "time",
+    ),
+    **dict.fromkeys(("確認", "確かめる", "調べる", "照会"), "check"),
+    **dict.fromkeys(("必要", "持ち物", "要る", "書類", "用意", "準備", "必須", "義務"), "needs"),
+    **dict.fromkeys(
+        ("方法", "手続き", "遣り方", "仕方", "手順", "使い方", "申し込み方", "流れ"), "how"
+    ),
+    **dict.fromkeys(
+        (
+            "忘れる",
+            "無くす",
+            "なくす",
+            "失くす",
+            "紛失",
+            "落とす",
+            "盗む",
+            "盗難",
+            "エラー",
+            "壊れる",
+            "故障",
+            "間違える",
+            "間違い",
+            "困る",
+        ),
+        "trouble",
+    ),
+    **dict.fromkeys(("代理", "代わり", "代わる", "本人以外", "委任", "誰", "付き添い"), "who"),
+}
+# Cues that are one only as this part of speech: 申し込み方 and 入れ方 ask for a way to do
+# something, 申し込みたい asks how to.
+ASK_FORMS_BY_POS: dict[tuple[str, str], str] = {("方", "接尾辞"): "how", ("たい", "助動詞"): "how"}
+# Phrases, matched on the folded text (kanji and kana spellings).
+ASK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile("|".join(patterns)))
+    for kind, patterns in (
+        (
+            "cost",
+            ("いくら", "ひよう", "りょうきん", "てすうりょう", "おかね", "むりょう", "ねだん"),
+        ),
+        # どこ(か)いった is "it went missing", not a question of place.
+        (
+            "place",
+            ("どこ(?!(?:か|に|へ)?(?:いった|行った))", "どちら", "ばしょ", "窓口", "まどぐち"),
+        ),
+        (
+            "time",
+            ("なんにち", "なんじ", "じかん", "ようび", "ど[のれ][くぐ]らい", "なんねん", "何年")
+            + ("何か月", "何ヶ月", "なんかげつ", "そくじつ", "今日中", "きょうじゅう"),
+        ),
+        (
+            "needs",
+            ("ひつよう", "もちもの", "持って[い行]", "もってい?[くきけか]", "しょるい", "いります")
+            + ("(?:何|なに|なん)が?(?:いる|いり|要)",)
+            # duties: 作らないといけない, 持ってなくちゃだめ, せなあかん
+            + ("(?:な|ない|なく)(?:と|ちゃ|きゃ|ければ)(?:いけ|だめ|ダメ|あかん|なら)", "なあかん"),
+        ),
+        (
+            "how",
+            (
+                "どうやって",
+                "どうやる",
+                "どうす(?:れば|る)",
+                "どうし(?:ます|たら|て)",
+                "どない[しす]",
+            )
+            + ("ほうほう", "やりかた", "しかた", "てつづき", "てじゅん", "つかいかた")
+            # also inside compounds (登録方法, 転入手続き); 〜するには？ asks how to
+            + ("方法", "手続", "手順", "には[?？]*$"),
+        ),
+        ("check", ("たしかめ", "しらべ")),
+        (
+            "trouble",
+            ("わすれ", "なくし", "なくなっ", "おとし", "ぬすま", "こわれ", "まちが")
+            + ("ど[こっ]か?(?:に|へ)?(?:いった|行った)",),
+        ),
+        ("who", ("だいり", "かわりに", "ほんにんいがい", "いにん", "だれ", "つきそ")),
+        (
+            "what",
+            ("(?<![こも])とは", "って(?:何|なに|なん(?!で))", "どんなもの", "どういう(?:もの|こと)")
+            + ("(?:は|って)(?:何|なに|なん)(?:です|でしょう|なの|[?？]|$)",)
+            + ("(?:何|なに|なん)のこと", "(?:何|なに)に(?:使|つか)", "(?:何|なに)ができ"),
+        ),
+    )
+)
+
+
 # Kansai/Harima forms that Sudachi (trained on standard Japanese) misreads, rewritten to the
 # standard forms before analysis. Each rule is a grammatical pattern, not a phrase:
 # 忘れてしもた → 忘れてしまった (otherwise もた is read as 持つ), とれへん → とれない,
-# 入っとる → 入っている, ほしいねん → ほしい, なんぼ → いくら.
+# 入っとる → 入っている, ほしいねん → ほしい, なんぼ → いくら, せなあかん → せないけない
+# (Sudachi splits あかん into あ + かん).
 DIALECT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
@@ -175,6 +339,7 @@ DIALECT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"なんぼ", "いくら"),
         (r"(?<![一-龥])(はよ|早よ)(?=[う]?[^う])", "早く"),
         (r"ほんま", "本当"),
+        (r"あかん(?!かっ)", "いけない"),
         (r"(?<=[いきしちにみりぎじびぴ])たない", "たくない"),
     )
 )
@@ -230,6 +395,11 @@ class Analysis:
     # Terms present only as parts of a compound (住民, 票 of 住民票), never as a word of
     # their own: a question weighs them less, or one compound would count three times.
     parts: frozenset[str] = frozenset()
+    # The text negates a content word (使えない, とれへん, 届きません): "it does not work"
+    # questions are a kind of their own. Negated frames (わからない, いけない) do not count.
+    negated: bool = False
+    # Ask kinds found by single Sudachi words (see `ASK_FORMS`); `ask_kinds` adds the rest.
+    ask_cues: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -240,6 +410,51 @@ class _Collected:
     readings: list[str] = field(default_factory=list)
     term_readings: list[tuple[str, str]] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)  # terms added as parts of a compound
+    negated: bool = False
+    ask_cues: set[str] = field(default_factory=set)
+
+
+class _NegationTracker:
+    """Tells, morpheme by morpheme, whether a text negates a content predicate.
+
+    使えない and 届きません count; negated frames (わからない) do not, nor duties
+    (作らないといけない, 持ってないとだめ), nor the Kansai の after a dictionary form (入れるん？).
+    """
+
+    __slots__ = ("_negations", "_position", "_predicate", "_previous_form")
+
+    # A duty is a negation followed this closely (in morphemes) by いけない, ならない, だめ.
+    DUTY_DISTANCE = 4
+
+    def __init__(self) -> None:
+        self._predicate: str | None = None  # the last verb or adjective (normalised)
+        self._previous_form = ""  # conjugation form of the morpheme before
+        self._negations: list[int] = []  # positions of negated content predicates
+        self._position = 0
+
+    @property
+    def negated(self) -> bool:
+        return bool(self._negations)
+
+    def see(self, normalized: str, pos: str, conjugation_form: str) -> None:
+        self._position += 1
+        if normalized in NEGATIONS and pos in NEGATION_POS:
+            predicate = self._predicate
+            if predicate is None or self._previous_form.startswith(("終止形", "連体形")):
+                pass
+            elif predicate not in NEGATED_FRAMES:
+                self._negations.append(self._position)
+            elif predicate in OBLIGATIONS:
+                self._drop_duty()
+        elif normalized in OBLIGATION_WORDS:
+            self._drop_duty()
+        elif pos in PREDICATE_POS:
+            self._predicate = normalized
+        self._previous_form = conjugation_form
+
+    def _drop_duty(self) -> None:
+        if self._negations and self._position - self._negations[-1] <= self.DUTY_DISTANCE:
+            self._negations.pop()
 
 
 @lru_cache(maxsize=1)
@@ -287,19 +502,28 @@ class TextNormalizer:
             reading=kana_fold("".join(out.readings)),
             term_readings=tuple(out.term_readings),
             parts=only_parts,
+            negated=out.negated,
+            ask_cues=frozenset(out.ask_cues),
         )
 
     def _analyze_free_text(self, text: str, out: _Collected) -> None:
         terms, readings, term_readings = out.terms, out.readings, out.term_readings
+        negation = _NegationTracker()
         for morpheme in self._tokenize(text):
             surface = morpheme.surface()
-            pos = morpheme.part_of_speech()[0]
+            part_of_speech = morpheme.part_of_speech()
+            pos = part_of_speech[0]
             if pos in SILENT_POS:
                 continue  # Sudachi reads spaces and brackets as キゴウ: no reading for them
             readings.append(surface if is_kana(surface) else morpheme.reading_form())
+            normalized = morpheme.normalized_form()
+            negation.see(normalized, pos, part_of_speech[5])
+            kind = ASK_FORMS.get(normalized) or ASK_FORMS_BY_POS.get((normalized, pos))
+            if kind is not None:
+                out.ask_cues.add(kind)
             if pos in DROPPED_POS:
                 continue
-            term = self._term(morpheme.normalized_form())
+            term = self._term(normalized)
             if term is None:
                 continue
             terms.append(term)
@@ -321,6 +545,7 @@ class TextNormalizer:
                         out.parts.append(sub)
                         if part.part_of_speech()[0] == "名詞":
                             term_readings.append((sub, _short_kana_fold(part.reading_form())))
+        out.negated = out.negated or negation.negated
 
     def _analyze_known_word(self, text: str, canonical: str, out: _Collected) -> None:
         """A word of the synonym table (already canonical): one term, plus its own parts.
@@ -388,3 +613,16 @@ class TextNormalizer:
         if len(form) == 1 and is_kana(form):
             return None
         return sys.intern(form)
+
+
+def ask_kinds(analysis: Analysis) -> frozenset[str]:
+    """What the text asks (cost, place, time, ...; see `ASK_KINDS`), empty when unclear.
+
+    Meant for questions and ways of asking, not answers (an answer mentions everything).
+    """
+    kinds = set(analysis.ask_cues)
+    text = analysis.folded
+    kinds.update(kind for kind, pattern in ASK_PATTERNS if pattern.search(text))
+    if analysis.negated:
+        kinds.add("trouble")
+    return frozenset(kinds)

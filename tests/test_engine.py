@@ -221,6 +221,65 @@ def test_words_used_together_count_more_than_words_found_apart() -> None:
     assert leads[1] > leads[0]
 
 
+def test_a_negated_question_prefers_the_entry_asked_with_a_negation() -> None:
+    """「使えない」 asks about something that does not work: of two entries sharing the
+    words, the one asked that way gains; an answer's negations do not count."""
+    how = FaqDocument(
+        id="how",
+        question="コンビニ交付はどうやって使いますか？",
+        answer="カードを置き、暗証番号を入れます。暗証番号がないと使えません。",
+    )
+    trouble = FaqDocument(
+        id="trouble",
+        question="コンビニ交付が使えないのはどんなとき？",
+        answer="期限切れのカードや、ロックされたカードのときです。",
+    )
+    other = FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。")
+    leads = []
+    for negation in (False, True):
+        engine = FaqEngine(parameters=replace(RankingParameters(), negation=negation))
+        engine.rebuild([how, trouble, other])
+        scores = {c.faq_id: c.score for c in engine.rank("コンビニ交付が使えへん")}
+        leads.append(scores["trouble"] - scores["how"])
+    assert leads[1] > leads[0] + 0.01
+
+
+def test_siblings_are_ordered_by_what_is_asked() -> None:
+    """Entries on one topic that differ in what they ask (the fee, the hours, the place):
+    the question's kind of ask decides among them; the candidates and the scores of the
+    ranks stay those of the words alone."""
+    fee = FaqDocument(
+        id="fee",
+        question="住民票の写しの手数料はいくらですか？",
+        answer="1通300円です。窓口とコンビニで取れます。",
+    )
+    where = FaqDocument(
+        id="where",
+        question="住民票の写しはどこで取れますか？",
+        answer="役場の窓口か、コンビニで取れます。手数料は1通300円です。",
+    )
+    when = FaqDocument(
+        id="when",
+        question="住民票の写しは何時から何時まで取れますか？",
+        answer="窓口は平日の8時30分から17時15分、コンビニは23時までです。",
+    )
+    other = FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。")
+    ranked: dict[float, dict[str, list[Candidate]]] = {}
+    for weight in (0.0, RankingParameters().ask_weight):
+        engine = FaqEngine(parameters=replace(RankingParameters(), ask_weight=weight))
+        engine.rebuild([fee, where, when, other])
+        ranked[weight] = {
+            q: engine.rank(q) for q in ("住民票とるのにお金かかる？", "住民票 土日もとれる？")
+        }
+    without, with_kinds = ranked.values()
+    assert [c.faq_id for c in without["住民票とるのにお金かかる？"]][0] != "fee"
+    assert with_kinds["住民票とるのにお金かかる？"][0].faq_id == "fee"
+    assert with_kinds["住民票 土日もとれる？"][0].faq_id == "when"
+    for query, candidates in with_kinds.items():
+        assert {c.faq_id for c in candidates} == {c.faq_id for c in without[query]}
+        assert [c.score for c in candidates] == [c.score for c in without[query]]
+
+
 def test_the_answer_counts_more_in_an_entry_without_alternatives() -> None:
     """A bare entry (question and answer only, as most municipal FAQ files are) is found by
     its answer's words more readily than the same answer in an entry with phrasings."""

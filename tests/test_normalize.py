@@ -6,7 +6,14 @@ import warnings
 
 import pytest
 
-from faq.normalize import MAX_ANALYZED_CHARS, Analysis, TextNormalizer, char_ngrams, kana_fold
+from faq.normalize import (
+    MAX_ANALYZED_CHARS,
+    Analysis,
+    TextNormalizer,
+    ask_kinds,
+    char_ngrams,
+    kana_fold,
+)
 from faq.textfold import fold, to_hiragana, to_katakana
 
 
@@ -285,3 +292,57 @@ def test_analyze_is_deterministic_with_the_term_cache(normalizer: TextNormalizer
     second = normalizer.analyze("マイナンバーカードの暗証番号を忘れてしもた")
     assert first == second
     assert TextNormalizer().analyze("マイナンバーカードの暗証番号を忘れてしもた") == first
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        ("コンビニで住民票がとれない", True),
+        ("コンビニで住民票とれへんの", True),  # Kansai negation
+        ("交付通知書が届きません", True),
+        ("マイナ保険証使いたないねん", True),
+        ("証明書が出てこない", True),
+        ("暗証番号がわかりません", False),  # a negated frame
+        ("登録しないといけないのですか", False),  # a duty
+        ("マイナカード作らんとあかんの？", False),
+        ("持ってないとダメなの", False),
+        ("アプリはどこで入れるん？", False),  # Kansai の, not ん = ない
+        ("マイナンバーカードを作りたい", False),
+    ],
+)
+def test_analyze_tells_negated_predicates(
+    normalizer: TextNormalizer, text: str, negated: bool
+) -> None:
+    assert normalizer.analyze(text).negated is negated
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("住民票の手数料はいくらですか", {"cost"}),
+        ("じゅうみんひょう　てすうりょう", {"cost"}),  # kana only: Sudachi mis-splits it
+        ("窓口はどこにありますか", {"place"}),
+        ("どこでもらえるん", {"place"}),
+        ("申請書がどっかいった", {"trouble"}),  # gone missing, not a place
+        ("コンビニ交付は何時まで使えますか", {"time"}),
+        ("こんびに　なんじまで", {"time"}),
+        ("年末年始も窓口はあいてますか", {"time", "place"}),
+        ("受け取りに何を持って行けばいいですか", {"needs"}),
+        ("なにがいるの", {"needs"}),
+        ("登録せなあかんの？", {"needs"}),  # a duty
+        ("マイナ保険証の登録方法", {"how"}),
+        ("どうやってしんせいするの", {"how"}),
+        ("住民票をとりたい", {"how"}),
+        ("登録できているか確かめたい", {"check", "how"}),
+        ("暗証番号をわすれた", {"trouble"}),
+        ("コンビニで住民票がとれない", {"trouble"}),  # a negation
+        ("家族が代わりに受け取れますか", {"who"}),
+        ("だいりでもいい？", {"who"}),
+        ("マイナ保険証とは何ですか", {"what"}),
+        ("こうきんうけとりこうざってなに", {"what"}),
+        ("マイナンバーカード", set()),
+        ("暗証番号を入れます。", set()),
+    ],
+)
+def test_ask_kinds(normalizer: TextNormalizer, text: str, kinds: set[str]) -> None:
+    assert ask_kinds(normalizer.analyze(text)) == kinds
