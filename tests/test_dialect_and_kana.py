@@ -5,34 +5,88 @@ from __future__ import annotations
 import pytest
 
 from faq.engine import FaqEngine, MatchThresholds
-from faq.normalize import TextNormalizer, standardize_dialect
+from faq.normalize import _DIALECT_CUES, DIALECT_RULES, TextNormalizer, standardize_dialect
 from faq.types import FaqDocument
 
+DIALECT_EXAMPLES = [
+    ("忘れてしもた", "忘れてしまった"),
+    ("ロックしてもた", "ロックしてしまった"),
+    ("なくしてもうた", "なくしてしまった"),
+    ("とれへん", "とれない"),
+    ("わからへん", "わからない"),
+    ("でけへん", "できない"),
+    ("せえへん", "しない"),
+    ("動いとる", "動いている"),
+    ("持っとった", "持っていた"),
+    ("ほしいねん", "ほしい"),
+    ("なんぼ", "いくら"),
+    ("かまへん", "かまわない"),
+    ("使いたない", "使いたくない"),
+    # 〜へん/〜ひん after every kind of stem, and their past
+    ("わからへんかった", "わからなかった"),
+    ("ありまへん", "ありません"),
+    ("書いてあれへん", "書いてない"),
+    ("来えへん", "来ない"),
+    ("来ーへん", "来ない"),
+    ("出えへん", "出ない"),
+    ("見いひん", "見ない"),
+    ("見えへん", "見えない"),  # 見える, not 見る
+    ("起きひん", "起きない"),
+    # 〜ん (negative) that Sudachi takes into the verb
+    ("読めん", "読めない"),
+    ("使えんかった", "使えなかった"),
+    ("わからんくなった", "わからなくなった"),
+    # Harima progressive 〜とう (= 〜ている)
+    ("持っとう", "持っている"),
+    ("書いとうか", "書いているか"),
+    ("忘れとう", "忘れている"),
+    ("登録しとうけど", "登録しているけど"),
+    ("登録されとう", "登録されている"),
+    ("住んどう", "住んでいる"),
+    # honorific 〜てはる
+    ("してはる", "している"),
+    ("行ってはった", "行っていた"),
+    ("無料やん", "無料じゃん"),
+    ("行かなあかん", "行かなければいけない"),
+]
 
-@pytest.mark.parametrize(
-    ("dialect", "standard"),
-    [
-        ("忘れてしもた", "忘れてしまった"),
-        ("ロックしてもた", "ロックしてしまった"),
-        ("なくしてもうた", "なくしてしまった"),
-        ("とれへん", "とれない"),
-        ("わからへん", "わからない"),
-        ("でけへん", "できない"),
-        ("せえへん", "しない"),
-        ("動いとる", "動いている"),
-        ("持っとった", "持っていた"),
-        ("ほしいねん", "ほしい"),
-        ("なんぼ", "いくら"),
-        ("かまへん", "かまわない"),
-        ("使いたない", "使いたくない"),
-    ],
-)
+
+@pytest.mark.parametrize(("dialect", "standard"), DIALECT_EXAMPLES)
 def test_dialect_forms_become_standard(dialect: str, standard: str) -> None:
     assert standardize_dialect(dialect) == standard
 
 
+@pytest.mark.parametrize("dialect", [dialect for dialect, _ in DIALECT_EXAMPLES])
+def test_every_rule_that_applies_has_a_cue(dialect: str) -> None:
+    # standardize_dialect skips texts without a cue: a rule without one would never run.
+    for pattern, _ in DIALECT_RULES:
+        if pattern.search(dialect):
+            assert _DIALECT_CUES.search(dialect), pattern.pattern
+
+
 @pytest.mark.parametrize(
-    "text", ["大変です", "たいへんです", "へんな画面", "住民票とる", "ねんきん"]
+    "text",
+    [
+        "大変です",
+        "たいへんです",
+        "へんな画面",
+        "住民票とる",
+        "ねんきん",
+        # kana of standard words that look like the rules above
+        "ありがとう",
+        "おめでとう",
+        "さいとうさんの",
+        "れいとうの",
+        "とうとう",
+        "めんどうな",
+        "ほけんの",
+        "使えません",
+        "何べんか",
+        "手紙が来てんけど",  # 来てん is a past (来たんや), not a negative
+        "入れんの",  # 入れるの
+        "はりまちょうでは",
+        "ここではるかに",
+    ],
 )
 def test_dialect_rules_leave_standard_words_alone(text: str) -> None:
     assert standardize_dialect(text) == text

@@ -169,6 +169,30 @@ def test_analyze_dialect_verb_normalised(normalizer: TextNormalizer) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "terms", "negated"),
+    [
+        # Harima progressive: Sudachi alone reads the とう of 持っとう as たい (want)
+        ("保険証持っとう", ("保険証", "保険", "証", "持つ"), False),
+        ("カード届いとうか", ("かーど", "届く"), False),
+        # negatives Sudachi misreads: 出え (得る), あれ (a pronoun), 読めん (one word)
+        ("証明書が出えへん", ("証明書", "証明", "書", "出る"), True),
+        ("カードあれへん", ("かーど",), False),
+        ("字が読めん", ("字", "読む"), True),
+        ("住民票とれへんかった", ("住民票", "住民", "票", "とれる"), True),
+        ("番号わからんくなった", ("番号",), False),  # わからない is a frame
+        ("娘がしてはる", ("娘",), False),  # not そして + はる
+        ("無料やん", ("無料",), False),  # not a suffix やん
+    ],
+)
+def test_analyze_kansai_and_harima_grammar(
+    normalizer: TextNormalizer, text: str, terms: tuple[str, ...], negated: bool
+) -> None:
+    analysis = normalizer.analyze(text)
+    assert analysis.terms == terms
+    assert analysis.negated is negated
+
+
+@pytest.mark.parametrize(
     "frame",
     [
         "教えてください",
@@ -334,6 +358,8 @@ def test_analyze_tells_negated_predicates(
         ("どうやってしんせいするの", {"how"}),
         ("住民票をとりたい", {"how"}),
         ("登録できているか確かめたい", {"check", "how"}),
+        ("登録されとるかわからん", {"check"}),  # whether it holds
+        ("何かわからない", set()),
         ("暗証番号をわすれた", {"trouble"}),
         ("コンビニで住民票がとれない", {"trouble"}),  # a negation
         ("家族が代わりに受け取れますか", {"who"}),
