@@ -16,7 +16,7 @@ from bot.errors import RetryMiddleware
 from bot.filters import Magic
 from bot.handlers import get_error_router, get_routers
 from bot.http import JsonAiohttpSession
-from bot.middlewares import DbSessionMiddleware, ResidentMiddleware
+from bot.middlewares import DbSessionMiddleware, InFlightMiddleware, ResidentMiddleware
 from madoguchi.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,12 +63,16 @@ def create_storage(settings: Settings) -> BaseStorage:
 def create_dispatcher(context: AppContext) -> Dispatcher:
     """The dispatcher with every resident flow, one database session per update, the
     resident behind each update, and the error handler (apology, log, go on)."""
+    in_flight = InFlightMiddleware()
     dispatcher = Dispatcher(
         storage=create_storage(context.settings),
+        in_flight=in_flight,
         context=context,
         settings=context.settings,
         faq_engine=context.faq_engine,
     )
+    # First, so that it also waits for the session and resident middlewares (see BotRuntime.stop).
+    dispatcher.update.outer_middleware(in_flight)
     dispatcher.update.outer_middleware(DbSessionMiddleware(context.session_factory))
     dispatcher.update.outer_middleware(ResidentMiddleware())
     residents = Router(name="bot.residents")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,3 +64,33 @@ class ResidentMiddleware(BaseMiddleware):
             await mark_blocked(session, user.id)
             log.info("resident %d blocked the bot (403): marked, not retried", resident.id)
             return None
+
+
+class InFlightMiddleware(BaseMiddleware):
+    """Knows the updates being handled, so that stopping the bot lets them finish first.
+
+    Polling hands each update to its own task; without this, a stop closed the HTTP session
+    under a handler that was still answering, and aiogram opened a new one that nobody closed
+    (and the resident's answer was lost).
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        task = asyncio.current_task()
+        if task is None:
+            return await handler(event, data)
+        self._tasks.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            self._tasks.discard(task)
+
+    async def wait(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the updates in flight; how many were still running."""
+        pending = self._tasks - {asyncio.current_task()}
+        if not pending:
+            return 0
+        _done, still_running = await asyncio.wait(pending, timeout=timeout)
+        return len(still_running)

@@ -15,11 +15,15 @@ from aiohttp import web
 
 from bot import messages
 from bot.factory import create_bot, create_dispatcher
+from bot.middlewares import InFlightMiddleware
 
 if TYPE_CHECKING:
     from madoguchi.app import AppContext
 
 log = logging.getLogger(__name__)
+
+# How long a stop waits for the updates being handled (answers on their way) to finish.
+STOP_GRACE_SECONDS = 10.0
 
 
 class BotRuntime:
@@ -105,5 +109,10 @@ class BotRuntime:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        in_flight = self.dispatcher.workflow_data.get("in_flight")
+        if isinstance(in_flight, InFlightMiddleware):
+            unfinished = await in_flight.wait(STOP_GRACE_SECONDS)
+            if unfinished:
+                log.warning("stopped with %d update(s) still being handled", unfinished)
         await self.bot.session.close()
         await self.dispatcher.storage.close()  # the Redis connection, when there is one

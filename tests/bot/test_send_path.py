@@ -1,8 +1,10 @@
 """The per-update path's own parts: JSON requests to the Bot API, parsed-response types built
-once, and every filter checked on the event loop (see bot/http.py and bot/filters.py)."""
+once, every filter checked on the event loop (see bot/http.py and bot/filters.py), and a stop
+that lets the updates in flight finish."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -17,12 +19,15 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    TelegramObject,
+    Update,
 )
 from aiohttp import web
 from botkit import Harness
 
 from bot.factory import create_bot
 from bot.filters import Magic
+from bot.middlewares import InFlightMiddleware
 
 TOKEN = "4242:TEST"
 
@@ -164,3 +169,20 @@ async def test_magic_matches_what_the_magic_filter_matches(harness: Harness) -> 
     assert await command(question)
     assert await Magic(F.text)(question) == "マイナカード"
     assert not await Magic(F.text)(sticker)
+
+
+async def test_a_stop_waits_for_the_updates_in_flight() -> None:
+    in_flight = InFlightMiddleware()
+    release = asyncio.Event()
+
+    async def answering(_event: TelegramObject, _data: dict[str, Any]) -> str:
+        await release.wait()  # the answer is still on its way
+        return "answered"
+
+    task = asyncio.create_task(in_flight(answering, Update(update_id=1), {}))
+    await asyncio.sleep(0)
+    assert await in_flight.wait(0.01) == 1  # gave up waiting: one still running
+    release.set()
+    assert await in_flight.wait(1.0) == 0
+    assert await task == "answered"
+    assert await in_flight.wait(0.01) == 0  # nothing left behind
