@@ -1,8 +1,8 @@
 """The Bot API HTTP session: JSON request bodies instead of form encoding.
 
 aiogram's AiohttpSession sends every call as a URL-encoded form; percent-encoding a long
-Japanese answer and JSON-encoding each nested object into a form field cost more CPU than
-anything else on the send path. The Bot API accepts a JSON body for every call without
+Japanese answer (in pure Python) and JSON-encoding each nested object into a form field were
+a good part of the send path's CPU. The Bot API accepts a JSON body for every call without
 files, so those go as one JSON document; calls with files (the .ics card) keep the form.
 
 It also keeps aiogram's parsed response types alive (see `check_response`).
@@ -38,7 +38,7 @@ class JsonAiohttpSession(AiohttpSession):
     ) -> Response[TelegramType]:
         # aiogram parses every reply as Response[<result type>]; pydantic caches such
         # generic classes only weakly, so each garbage collection dropped them and the next
-        # call rebuilt one (about 10 ms each, roughly 1 ms per update on average under load).
+        # call rebuilt one (about 10 ms each; 48 times in a 2,000-question bench run).
         # A strong reference keeps each one built once.
         returning = method.__returning__
         if returning not in self._response_types:
