@@ -60,28 +60,8 @@ class DeletedData:
     feedback: int
 
 
-def _info(row: Resident) -> ResidentInfo:
-    return ResidentInfo(
-        id=row.id,
-        telegram_user_id=row.telegram_user_id,
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        blocked_at=row.blocked_at,
-    )
-
-
-async def _load(session: AsyncSession, telegram_user_id: int) -> Resident | None:
-    result = await session.scalars(
-        select(Resident)
-        .where(Resident.telegram_user_id == telegram_user_id)
-        .execution_options(populate_existing=True)
-    )
-    return result.first()
-
-
 async def get_resident(session: AsyncSession, telegram_user_id: int) -> ResidentInfo | None:
-    row = await _load(session, telegram_user_id)
-    return None if row is None else _info(row)
+    return await _load_info(session, telegram_user_id)
 
 
 # Built once: every update looks its resident up, and building the statement each time cost
@@ -141,7 +121,7 @@ async def mark_blocked(
     )
     if result.rowcount:  # type: ignore[attr-defined]
         return True
-    return await _load(session, telegram_user_id) is not None
+    return await _load_info(session, telegram_user_id) is not None
 
 
 async def clear_blocked(session: AsyncSession, telegram_user_id: int) -> None:
