@@ -329,8 +329,9 @@ ASK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # (Sudachi splits あかん into あ + かん). Most rules need a kanji or a verb ending before them,
 # since the same kana occur inside standard words typed in kana (さいとう, ほけんの, へんな).
 # What a sentence may go on with after a Harima progressive (〜とう) or a negative 〜ん.
-_CLAUSE_END = r"(?=[。、？！?!\s]|$|か|や|ね|よ|わ|で|けど|から|って)"
-_PROGRESSIVE_END = r"(?=[。、？！?!\s]|$|か|や|ね|よ|わ|で|けど|から|って|の|ん|な)"
+_CLAUSE_ENDINGS = r"[。、？！?!\s]|$|か|や|ね|よ|わ|で|けど|から|って"
+_CLAUSE_END = rf"(?={_CLAUSE_ENDINGS})"
+_PROGRESSIVE_END = rf"(?={_CLAUSE_ENDINGS}|の|ん|な)"
 DIALECT_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
