@@ -16,6 +16,7 @@ from aiohttp import web
 from bot import messages
 from bot.factory import create_bot, create_dispatcher
 from bot.middlewares import InFlightMiddleware
+from bot.workers import WorkerPool, poll_into, webhook_handler
 
 if TYPE_CHECKING:
     from madoguchi.app import AppContext
@@ -34,11 +35,27 @@ class BotRuntime:
         token: str,
         api_base: str | None = None,
         bot: Bot | None = None,
+        workers: int = 1,
     ) -> None:
+        """`workers` > 1: updates are handled by that many worker processes (bot/workers.py);
+        this process only receives them (and sends reminders with `self.bot`)."""
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.context = context
         self.bot = bot or create_bot(token, api_base=api_base)
         self.dispatcher = create_dispatcher(context)
         self._polling: asyncio.Task[None] | None = None
+        self._pool = (
+            WorkerPool(context.settings, token=token, api_base=api_base, count=workers)
+            if workers > 1
+            else None
+        )
+        self._token = token
+        self._api_base = api_base
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (none when this process handles the updates itself)."""
+        return self._pool.pids() if self._pool else []
 
     async def _set_commands(self) -> None:
         commands = [BotCommand(command=name, description=text) for name, text in messages.COMMANDS]
@@ -53,6 +70,18 @@ class BotRuntime:
             raise RuntimeError("polling is already running")
         await self.bot.delete_webhook(drop_pending_updates=False)
         await self._set_commands()
+        if self._pool is not None:
+            await self._pool.start()
+            self._polling = asyncio.create_task(
+                poll_into(
+                    self._pool,
+                    token=self._token,
+                    api_base=self._api_base,
+                    allowed_updates=self.dispatcher.resolve_used_update_types(),
+                ),
+                name="madoguchi-bot-polling",
+            )
+            return
         started = asyncio.Event()
 
         async def on_startup() -> None:
@@ -89,11 +118,17 @@ class BotRuntime:
         if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
             raise ValueError("MADOGUCHI_WEBHOOK_SECRET is required for the webhook")
         secret = settings.webhook_secret.get_secret_value()
-        SimpleRequestHandler(self.dispatcher, self.bot, secret_token=secret).register(
-            app, path=settings.webhook_path
-        )
+        pool = self._pool
+        if pool is None:
+            SimpleRequestHandler(self.dispatcher, self.bot, secret_token=secret).register(
+                app, path=settings.webhook_path
+            )
+        else:
+            app.router.add_post(settings.webhook_path, webhook_handler(pool, secret))
 
         async def on_startup(_app: web.Application) -> None:
+            if pool is not None:
+                await pool.start()
             await self._set_commands()
             await self.bot.set_webhook(self.webhook_url(), secret_token=secret)
 
@@ -109,6 +144,9 @@ class BotRuntime:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._pool is not None:
+            # Each worker answers the updates it has, within the same grace period.
+            await self._pool.stop(timeout=STOP_GRACE_SECONDS + 5.0)
         in_flight = self.dispatcher.workflow_data.get("in_flight")
         if isinstance(in_flight, InFlightMiddleware):
             unfinished = await in_flight.wait(STOP_GRACE_SECONDS)

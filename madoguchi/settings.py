@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
+    # Processes that handle the bot's updates. 1: this process does everything. More: this
+    # process receives the updates and hands each resident's to one of that many worker
+    # processes (bot/workers.py), for more updates per second on a machine with spare cores.
+    bot_workers: int = Field(default=1, ge=1, le=32)
 
     # Smartphone classes (issue 5). Reminders: the day before at this local time ("" = off)
     # and this many hours before the start (0 = off). One scheduler per deployment: set
