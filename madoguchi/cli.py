@@ -158,8 +158,10 @@ def cmd_bench_bot(settings: Settings, args: argparse.Namespace) -> int:
     """Updates per second through the whole bot path, measured against the fake Bot API."""
     import tempfile
 
-    if args.questions < 1 or args.residents < 1:
-        return _fail("--questions and --residents must be at least 1")
+    if args.questions < 1 or args.residents < 1 or args.workers < 1:
+        return _fail("--questions, --residents and --workers must be at least 1")
+    if args.workers > 1 and args.in_process:
+        return _fail("--workers and --in-process do not go together")
     with tempfile.TemporaryDirectory(prefix="madoguchi-bench-") as scratch:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(scratch) / 'bench.sqlite3'}"
         bench_settings = settings.model_copy(
@@ -171,6 +173,7 @@ def cmd_bench_bot(settings: Settings, args: argparse.Namespace) -> int:
                 questions=args.questions,
                 residents=args.residents,
                 in_process=args.in_process,
+                workers=args.workers,
             )
         )
     report["database"]["temporary"] = args.database_url is None
@@ -193,9 +196,14 @@ def cmd_bench_bot(settings: Settings, args: argparse.Namespace) -> int:
         f"{report['latency_ms_p99']:.1f} ms (update queued → reply received by the fake API)"
     )
     if report["bot_cpu_ms_per_update"] is not None:
+        processes = (
+            "the bot process, all its threads"
+            if args.workers == 1
+            else f"the bot process and its {args.workers} workers"
+        )
         print(
             f"  bot CPU:      {report['bot_cpu_ms_per_update']:.2f} ms per update "
-            "(user + system time of the bot process, all its threads)"
+            f"(user + system time of {processes})"
         )
     outcomes = ", ".join(f"{name} {count}" for name, count in report["outcomes"].items())
     print(f"  replies:      {outcomes}")
@@ -278,8 +286,8 @@ def _bench_fake_api_process(connection: Any, questions: int, residents: int) -> 
 
 
 async def _bench_against_child_process(
-    context: AppContext, *, questions: int, residents: int
-) -> tuple[dict[str, Any], float]:
+    context: AppContext, *, questions: int, residents: int, workers: int
+) -> tuple[dict[str, Any], float | None]:
     """The bot polls a fake Bot API run with the residents in a child process, as Telegram
     would be: the run's figures and the bot process's CPU milliseconds per update."""
     import multiprocessing
@@ -295,15 +303,24 @@ async def _bench_against_child_process(
     child.start()
     try:
         base = await loop.run_in_executor(None, ours.recv)
-        runtime = BotRuntime(context, token=BENCH_TOKEN, api_base=base)
+        runtime = BotRuntime(context, token=BENCH_TOKEN, api_base=base, workers=workers)
         await runtime.start_polling()
         try:
-            cpu_before = _process_cpu_seconds()
+            pids: list[int | None] = [None, *runtime.worker_pids()]
+            cpu_before = [_process_cpu_seconds(pid) for pid in pids]
             ours.send("go")
             run: dict[str, Any] = await loop.run_in_executor(None, ours.recv)
             # The bot's own CPU per update (warm-up included): unlike updates/s, it hardly
             # moves when other work shares the machine.
-            cpu_ms = (_process_cpu_seconds() - cpu_before) * 1000 / (questions + residents)
+            cpu_after = [_process_cpu_seconds(pid) for pid in pids]
+            cpu_ms: float | None = None
+            used = [
+                after - before
+                for before, after in zip(cpu_before, cpu_after, strict=True)
+                if before is not None and after is not None
+            ]
+            if len(used) == len(pids):
+                cpu_ms = sum(used) * 1000 / (questions + residents)
         finally:
             await runtime.stop()
             ours.send("stopped")
@@ -315,7 +332,7 @@ async def _bench_against_child_process(
 
 
 async def _bench_bot(
-    settings: Settings, *, questions: int, residents: int, in_process: bool
+    settings: Settings, *, questions: int, residents: int, in_process: bool, workers: int
 ) -> dict[str, Any]:
     import os
     import platform
@@ -344,7 +361,7 @@ async def _bench_bot(
                 await api.stop()
         else:
             run, bot_cpu_ms = await _bench_against_child_process(
-                context, questions=questions, residents=residents
+                context, questions=questions, residents=residents, workers=workers
             )
     latencies = sorted(run["latencies"])
     elapsed = run["elapsed"]
@@ -364,6 +381,7 @@ async def _bench_bot(
         "bot_cpu_ms_per_update": None if bot_cpu_ms is None else round(bot_cpu_ms, 2),
         "database": {"backend": backend, "version": version},
         "fake_api": "in-process" if in_process else "separate process",
+        "bot_workers": workers,
         "machine": {
             "python": platform.python_version(),
             "aiogram": aiogram.__version__,
@@ -373,11 +391,20 @@ async def _bench_bot(
     }
 
 
-def _process_cpu_seconds() -> float:
+def _process_cpu_seconds(pid: int | None = None) -> float | None:
+    """User + system CPU seconds of this process, or of process `pid` (None if unknown)."""
+    import os
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        # /proc/PID/stat: fields 14 and 15 (after the command in parentheses) are utime, stime.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _read_new_password() -> str | None:
@@ -558,6 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the fake Bot API on the bot's own event loop (default: a separate process, "
         "as Telegram is)",
+    )
+    bench_bot.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="bot worker processes, as MADOGUCHI_BOT_WORKERS (default 1: the bot is one process)",
     )
     bench_bot.add_argument("--json", action="store_true")
     bench_bot.set_defaults(handler=cmd_bench_bot)
