@@ -70,6 +70,7 @@ def create_dispatcher(context: AppContext) -> Dispatcher:
         context=context,
         settings=context.settings,
         faq_engine=context.faq_engine,
+        log_sessions=context.log_session_factory,
     )
     # First, so that it also waits for the session and resident middlewares (see BotRuntime.stop).
     dispatcher.update.outer_middleware(in_flight)

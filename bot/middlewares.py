@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from madoguchi.residents import clear_blocked, get_or_create_resident, mark_blocked
+from madoguchi.residents import clear_blocked, mark_blocked, visit_resident
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,18 @@ class ResidentMiddleware(BaseMiddleware):
         session: AsyncSession | None = data.get("session")
         if user is None or session is None or user.is_bot:
             return await handler(event, data)
-        resident = await get_or_create_resident(session, user.id)
+        resident, wrote = await visit_resident(session, user.id)
         wrote_again = isinstance(event, Update) and (
             event.message is not None or event.callback_query is not None
         )
         if resident.blocked_at is not None and wrote_again:
             await clear_blocked(session, user.id)
+            wrote = True
+        if wrote:
+            # Committed before the handler runs: its own writes may use another connection
+            # (the question log), which must neither wait for this transaction's lock nor
+            # miss a new resident's row.
+            await session.commit()
         data["resident"] = resident
         try:
             return await handler(event, data)

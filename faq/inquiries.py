@@ -81,7 +81,9 @@ def _feedback_entry(row: Feedback) -> FeedbackEntry:
 
 
 _QUESTION_LOGS = cast(Table, QuestionLog.__table__)
-_INSERT_QUESTION_LOG = insert(_QUESTION_LOGS).returning(_QUESTION_LOGS.c.id)
+# No RETURNING: on SQLite a statement with RETURNING stays open (and keeps the write lock)
+# until its row is fetched, a second round trip; the new id is the cursor's lastrowid.
+_INSERT_QUESTION_LOG = insert(_QUESTION_LOGS)
 
 
 async def log_question(
@@ -95,7 +97,10 @@ async def log_question(
     score: float,
     now: datetime | None = None,
 ) -> int:
-    """Store one question (masked with faq.redact) and what the engine made of it; its id."""
+    """Store one question (masked with faq.redact) and what the engine made of it; its id.
+
+    One statement: with a session of `AppContext.log_session_factory` it is stored at once.
+    """
     if channel not in get_args(Channel):
         raise ValueError(f"unknown channel {channel!r}")
     # One prepared Core INSERT … RETURNING: this runs for every question, and building an
@@ -114,7 +119,8 @@ async def log_question(
             "staff_status": "open",
         },
     )
-    return int(result.scalar_one())
+    (log_id,) = result.inserted_primary_key  # type: ignore[attr-defined]
+    return int(log_id)
 
 
 async def get_question_log(session: AsyncSession, question_log_id: int) -> QuestionLogEntry | None:

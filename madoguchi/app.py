@@ -35,6 +35,8 @@ class AppContext:
     settings: Settings
     db_engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    # Each statement commits on its own: for the question log (see db.create_engine).
+    log_session_factory: async_sessionmaker[AsyncSession]
     faq_index: FaqIndex
 
     @property
@@ -77,6 +79,7 @@ async def open_app(settings: Settings, *, seed: bool = True) -> AsyncIterator[Ap
     """Migrate the database, seed the curated FAQ on first start, build the FAQ index."""
     await upgrade_database(settings.database_url)
     db_engine = create_engine(settings.database_url)
+    log_engine = create_engine(settings.database_url, autocommit=True)
     try:
         session_factory = create_session_factory(db_engine)
         if seed:
@@ -88,6 +91,7 @@ async def open_app(settings: Settings, *, seed: bool = True) -> AsyncIterator[Ap
             settings=settings,
             db_engine=db_engine,
             session_factory=session_factory,
+            log_session_factory=create_session_factory(log_engine),
             faq_index=FaqIndex(create_engine_from_settings(settings)),
         )
         count = await context.reload_faq()
@@ -95,6 +99,7 @@ async def open_app(settings: Settings, *, seed: bool = True) -> AsyncIterator[Ap
         yield context
     finally:
         await db_engine.dispose()
+        await log_engine.dispose()
 
 
 async def _add_demo_sample_classes(context: AppContext) -> None:

@@ -83,8 +83,19 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for the URL; SQLite files get their folder created and sane pragmas."""
+def create_engine(
+    database_url: str, *, echo: bool = False, autocommit: bool = False
+) -> AsyncEngine:
+    """An async engine for the URL; SQLite files get their folder created and sane pragmas.
+
+    `autocommit`: every statement commits on its own, for single-statement writes on the
+    bot's busy path (the question log). SQLite has one write lock for the whole file. In a
+    transaction, the lock taken by an INSERT is held until the COMMIT, a separate round trip
+    to the database thread that waits behind every other update on the event loop: with many
+    residents writing at once (or several bot processes on one file), writers queued in
+    SQLite's busy handler for up to seconds. A statement that commits by itself holds the lock
+    only while SQLite runs it.
+    """
     sqlite_file = sqlite_file_of(database_url)
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +108,10 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         echo=echo,
         pool_pre_ping=sqlite_file is None,
         hide_parameters=True,
+        **(
+            # Nothing is ever left open to roll back on check-in.
+            {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
+        ),
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)

@@ -78,7 +78,16 @@ _SELECT_RESIDENT = select(
 async def get_or_create_resident(
     session: AsyncSession, telegram_user_id: int, *, now: datetime | None = None
 ) -> ResidentInfo:
-    """The resident with this Telegram id, created on first contact; last_seen_at refreshed.
+    """The resident with this Telegram id, created on first contact; last_seen_at refreshed."""
+    resident, _wrote = await visit_resident(session, telegram_user_id, now=now)
+    return resident
+
+
+async def visit_resident(
+    session: AsyncSession, telegram_user_id: int, *, now: datetime | None = None
+) -> tuple[ResidentInfo, bool]:
+    """As `get_or_create_resident`, and whether it wrote (created the row or refreshed
+    last_seen_at), i.e. whether the session now holds uncommitted changes.
 
     Safe when two updates of a new resident arrive at once: the insert ignores a conflict on
     the unique Telegram id and the row is read back.
@@ -97,12 +106,13 @@ async def get_or_create_resident(
         )
         info = await _load_info(session, telegram_user_id)
         assert info is not None
-    elif now - info.last_seen_at >= LAST_SEEN_RESOLUTION:
+        return info, True
+    if now - info.last_seen_at >= LAST_SEEN_RESOLUTION:
         await session.execute(
             update(Resident).where(Resident.id == info.id).values(last_seen_at=now)
         )
-        info = replace(info, last_seen_at=now)
-    return info
+        return replace(info, last_seen_at=now), True
+    return info, False
 
 
 async def _load_info(session: AsyncSession, telegram_user_id: int) -> ResidentInfo | None:

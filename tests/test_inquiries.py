@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, func, inspect, select
+from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -24,9 +24,10 @@ from faq.inquiries import (
 )
 from faq.inquiry_models import Feedback, QuestionLog
 from faq.redact import MASK, redact
-from madoguchi.db import Base, session_scope
+from madoguchi.db import Base, create_engine, create_session_factory, session_scope
 from madoguchi.models import import_all_models
 from madoguchi.residents import (
+    LAST_SEEN_RESOLUTION,
     Resident,
     clear_blocked,
     delete_resident_data,
@@ -34,6 +35,7 @@ from madoguchi.residents import (
     get_resident,
     mark_blocked,
     resident_data_summary,
+    visit_resident,
 )
 
 import_all_models()
@@ -116,6 +118,18 @@ async def _resident(session: AsyncSession, telegram_user_id: int) -> int:
     return (await get_or_create_resident(session, telegram_user_id)).id
 
 
+async def test_visit_resident_says_when_it_wrote(session: AsyncSession) -> None:
+    """The bot commits the resident's row before its handlers run only when it changed."""
+    start = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    created, wrote = await visit_resident(session, 77, now=start)
+    assert wrote and created.last_seen_at == start
+    same, wrote = await visit_resident(session, 77, now=start + timedelta(minutes=1))
+    assert not wrote and same.id == created.id
+    later = start + LAST_SEEN_RESOLUTION
+    refreshed, wrote = await visit_resident(session, 77, now=later)
+    assert wrote and refreshed.last_seen_at == later
+
+
 async def test_get_or_create_resident(session: AsyncSession) -> None:
     first = await get_or_create_resident(session, 10**12)  # a BigInteger id
     again = await get_or_create_resident(session, 10**12)
@@ -166,6 +180,40 @@ async def test_blocked_mark(session: AsyncSession) -> None:
 
 
 # -- question logs --------------------------------------------------------------------------
+
+
+async def test_a_log_session_stores_the_question_at_once_and_holds_no_lock(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The bot logs through an autocommit session: the row is visible to others as soon as
+    log_question returns, and nothing stays locked (on SQLite, the file's one write lock,
+    which another writer with no patience at all must get at once)."""
+    async with session_scope(session_factory) as session:
+        resident = await _resident(session, 1)
+    log_engine = create_engine(database_url, autocommit=True)
+    try:
+        async with create_session_factory(log_engine)() as log_session:
+            log_id = await log_question(
+                log_session,
+                resident_id=resident,
+                channel="telegram",
+                question="暗証番号を忘れました",
+                outcome="answered",
+                faq_id="mn-pin-forgotten",
+                score=0.9,
+            )
+            # Still inside the log session, never committed by hand:
+            async with session_factory() as other:
+                entry = await owned_question_log(other, log_id, resident)
+                assert entry is not None and entry.question == "暗証番号を忘れました"
+                if database_url.startswith("sqlite"):
+                    await other.execute(text("PRAGMA busy_timeout=0"))
+                await other.execute(
+                    update(QuestionLog).where(QuestionLog.id == log_id).values(score=0.5)
+                )
+                await other.commit()
+    finally:
+        await log_engine.dispose()
 
 
 async def test_log_question_stores_masked_text(session: AsyncSession) -> None:

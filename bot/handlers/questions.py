@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import keyboards, messages
 from bot.callbacks import NoneOfTheseCb, StaffCb, SuggestCb
@@ -32,7 +32,7 @@ async def question(
     message: Message,
     *,
     bot: Bot,
-    session: AsyncSession,
+    log_sessions: async_sessionmaker[AsyncSession],
     resident: ResidentInfo,
     settings: Settings,
     faq_engine: FaqEngine,
@@ -44,18 +44,18 @@ async def question(
         return
     town = settings.town
     answer = answer_question(faq_engine, text, town)
-    log_id = await log_question(
-        session,
-        resident_id=resident.id,
-        channel=channel_of(settings),
-        question=text,
-        outcome=answer.status,
-        faq_id=answer.faq_id,
-        score=answer.score,
-    )
-    # The buttons sent next carry this log's id, so it is stored before the resident can tap
-    # them; committing first also frees the database connection while the reply travels.
-    await session.commit()
+    # The buttons sent next carry this log's id, so it is stored (committed) before the
+    # resident can tap them: one statement in a session that commits each one.
+    async with log_sessions() as log_session:
+        log_id = await log_question(
+            log_session,
+            resident_id=resident.id,
+            channel=channel_of(settings),
+            question=text,
+            outcome=answer.status,
+            faq_id=answer.faq_id,
+            score=answer.score,
+        )
     if answer.status == "answered" and answer.faq_id is not None:
         document = faq_engine.get(answer.faq_id)
         if document is not None:
