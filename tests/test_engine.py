@@ -303,6 +303,28 @@ def test_the_answer_counts_more_in_an_entry_without_alternatives() -> None:
     assert lead_with > 0.005
 
 
+def test_the_answer_text_is_met_by_character_bigrams() -> None:
+    """The surface channel also indexes the answer (at `answer_surface_share` of its
+    weight): a name Sudachi does not know, found only in one answer, leads to that entry."""
+    named = FaqDocument(
+        id="named",
+        question="子育ての手続きについて",
+        answer="母子手帳アプリ「すくすくナビ」から申し込めます。",
+    )
+    plain = FaqDocument(
+        id="plain", question="子育ての手続きについて", answer="役場の窓口で申し込めます。"
+    )
+    other = FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。")
+    leads = []
+    for share in (0.0, RankingParameters().answer_surface_share):
+        engine = FaqEngine(parameters=replace(RankingParameters(), answer_surface_share=share))
+        engine.rebuild([named, plain, other])
+        scores = {c.faq_id: c.score for c in engine.rank("すくすくナビ")}
+        leads.append(scores["named"] - scores["plain"])
+    assert RankingParameters().answer_surface_share > 0
+    assert leads[1] > leads[0] + 0.01
+
+
 def test_calibration_keeps_the_order_and_the_range(engine: FaqEngine) -> None:
     """The evidence lift is the same for every candidate of a question: order unchanged."""
     plain = FaqEngine(parameters=replace(RankingParameters(), evidence_weight=0.0))
