@@ -40,6 +40,7 @@ bench: $(STAMP)
 
 bench-bot: $(STAMP)
 	$(BIN)/madoguchi bench bot
+	$(BIN)/madoguchi bench bot --workers 2
 
 # Debian's Chromium and the Japanese and emoji fonts for the browser test (screenshots of the
 # demo chat; without the fonts every Japanese character renders as an empty box). Skips when
