@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from e2ekit import LOSS_HOTLINE, LOST_QUESTION, TOWN, Resident, menu_of
 
@@ -47,16 +45,6 @@ def test_settings_reach_the_workers_whole_secrets_included(tmp_path: Path) -> No
     assert again.bot_token is not None and again.bot_token.get_secret_value() == "123:SECRET"
 
 
-@pytest.fixture
-async def context(isolated_settings_env: Path, tmp_path: Path) -> AsyncIterator[AppContext]:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'workers.sqlite3'}",
-        **TOWN,  # type: ignore[arg-type]
-    )
-    async with open_app(settings) as context:
-        yield context
-
-
 async def test_two_workers_answer_residents_and_a_dead_worker_is_replaced(
     context: AppContext, api: FakeBotAPI
 ) -> None:
@@ -87,11 +75,10 @@ async def test_two_workers_answer_residents_and_a_dead_worker_is_replaced(
         assert api.callback_answers[-1].text == messages.FEEDBACK_THANKS
     finally:
         await runtime.stop()
-    for pid in runtime_pids_after_stop(new_pids):
-        pytest.fail(f"worker {pid} is still running after stop")
+    assert still_running(new_pids) == [], "workers still running after stop"
 
 
-def runtime_pids_after_stop(pids: list[int]) -> list[int]:
+def still_running(pids: list[int]) -> list[int]:
     alive = []
     for pid in pids:
         try:
