@@ -30,6 +30,7 @@ __all__ = [
     "TextNormalizer",
     "ask_kinds",
     "char_ngrams",
+    "final_sentence",
     "fold",
     "is_kana",
     "kana_fold",
@@ -429,6 +430,22 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
     if len(text) <= n:
         return [text]
     return [text[i : i + n] for i in range(len(text) - n + 1)]
+
+
+# Where a sentence ends: 。！？ (either width) and line breaks. Not "." (decimals, URLs) nor
+# clause endings (〜けど、〜が、): splitting there too was measured, and changed more
+# questions for the worse than for the better (see `RankingParameters.earlier_sentence_weight`).
+_SENTENCE_END_RE = re.compile(r"[。！？!?\n\r]+")
+
+
+def final_sentence(text: str) -> str | None:
+    """The last sentence of a text of two or more sentences; None for a single sentence.
+
+    A resident's long message usually tells its story first and asks last
+    (…止めてもらったカードが見つかりました。再び使う手続きを教えてください).
+    """
+    sentences = [s for s in _SENTENCE_END_RE.split(text) if s.strip()]
+    return sentences[-1] if len(sentences) >= 2 else None
 
 
 @dataclass(frozen=True, slots=True)

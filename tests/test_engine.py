@@ -280,6 +280,40 @@ def test_siblings_are_ordered_by_what_is_asked() -> None:
         assert [c.score for c in candidates] == [c.score for c in without[query]]
 
 
+def test_a_long_question_is_ranked_by_its_last_sentence() -> None:
+    """A long question of several sentences tells its story first and asks last: the words
+    of its earlier sentences weigh less in the order (weight exaggerated here, for a tiny
+    FAQ's IDFs); the scores of the ranks stay the plain ranking's. A single sentence or a
+    short question is ranked as before."""
+    docs = [
+        FaqDocument(
+            id="konbini",
+            question="コンビニで住民票を取るには？",
+            answer="マイナンバーカードがあれば、コンビニのマルチコピー機で住民票の写しが取れます。",
+        ),
+        FaqDocument(
+            id="pin-locked",
+            question="暗証番号がロックされたときは？",
+            answer="役場の窓口で暗証番号を初期化してください。",
+        ),
+        FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。"),
+    ]
+    story = "きのう近所のコンビニで住民票を取ろうとしたんですが、うまくいきませんでした"
+    ask = "暗証番号のロックはどうしたら戻りますか"
+    assert RankingParameters().earlier_sentence_weight < 1.0
+    plain = FaqEngine(parameters=replace(RankingParameters(), earlier_sentence_weight=1.0))
+    weighted = FaqEngine(parameters=replace(RankingParameters(), earlier_sentence_weight=0.3))
+    for engine in (plain, weighted):
+        engine.rebuild(docs)
+    for question in (f"{story}。{ask}", f"{story}\n{ask}", f"{story}！ {ask}？"):
+        before, after = plain.rank(question), weighted.rank(question)
+        assert ids(before)[0] == "konbini", question
+        assert ids(after)[0] == "pin-locked", question
+        assert [c.score for c in after] == [c.score for c in before]
+    for question in (f"{story}、{ask}", "コンビニで住民票。暗証番号ロック"):
+        assert ranking(weighted, question) == ranking(plain, question), question
+
+
 def test_the_answer_counts_more_in_an_entry_without_alternatives() -> None:
     """A bare entry (question and answer only, as most municipal FAQ files are) is found by
     its answer's words more readily than the same answer in an entry with phrasings."""

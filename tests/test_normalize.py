@@ -12,6 +12,7 @@ from faq.normalize import (
     TextNormalizer,
     ask_kinds,
     char_ngrams,
+    final_sentence,
     kana_fold,
 )
 from faq.textfold import fold, to_hiragana, to_katakana
@@ -372,3 +373,25 @@ def test_analyze_tells_negated_predicates(
 )
 def test_ask_kinds(normalizer: TextNormalizer, text: str, kinds: set[str]) -> None:
     assert ask_kinds(normalizer.analyze(text)) == kinds
+
+
+@pytest.mark.parametrize(
+    ("text", "last"),
+    [
+        (
+            "カードが見つかりました。再び使う手続きを教えてください",
+            "再び使う手続きを教えてください",
+        ),
+        ("カードが見つかりました。再び使えますか？", "再び使えますか"),
+        ("更新せなあかんの？ほっといたらあかん？", "ほっといたらあかん"),
+        ("更新せなあかんの!? ほっといたら？", " ほっといたら"),
+        ("一行目\n二行目", "二行目"),
+        ("一行目\r\n\r\n二行目", "二行目"),
+        ("カードが見つかったけど、再び使えますか", None),
+        ("再び使えますか。", None),
+        ("3.5cmの写真", None),
+        ("", None),
+    ],
+)
+def test_final_sentence(text: str, last: str | None) -> None:
+    assert final_sentence(text) == last
