@@ -203,8 +203,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         else:
             where = settings.telegram_api_base or "api.telegram.org"
             print(f"  Telegram bot: polling {where}", flush=True)
-        if not settings.demo_mode and settings.bot_workers > 1:
-            print(f"  Telegram bot: {settings.bot_workers} worker processes", flush=True)
+        if workers := len(runtime.worker_pids()):
+            print(f"  Telegram bot: {workers} worker processes", flush=True)
         print("  止めるには Ctrl+C / stop with Ctrl+C", flush=True)
         await stop_event.wait()
     print("madoguchi を停止しました / stopped", flush=True)

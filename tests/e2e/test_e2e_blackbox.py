@@ -34,8 +34,9 @@ def madoguchi_command() -> list[str]:
 
 
 class RunningApp:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, workers: int = 1) -> None:
         self.process = process
+        self.workers = workers
         self.lines: list[str] = []
 
     async def wait_for_line(self, marker: str, timeout: float = 60) -> str:
@@ -54,12 +55,14 @@ class RunningApp:
                     return line
 
 
-@pytest.fixture
+# The whole run once as one process and once with two bot worker processes.
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
 async def app(
-    api: FakeBotAPI, cli_env: dict[str, str], tmp_path: Path
+    request: pytest.FixtureRequest, api: FakeBotAPI, cli_env: dict[str, str], tmp_path: Path
 ) -> AsyncIterator[RunningApp]:
     env = {
         **cli_env,
+        "MADOGUCHI_BOT_WORKERS": str(request.param),
         "BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE": api.base_url or "",
         "MADOGUCHI_HTTP_HOST": "127.0.0.1",
@@ -76,7 +79,7 @@ async def app(
         stderr=stderr,
     )
     try:
-        yield RunningApp(process)
+        yield RunningApp(process, workers=request.param)
     finally:
         if process.returncode is None:
             process.kill()
@@ -98,6 +101,8 @@ async def test_black_box_run(app: RunningApp, api: FakeBotAPI, tmp_path: Path) -
     running = await app.wait_for_line("madoguchi is running")
     url = running.split("madoguchi is running:", 1)[1].strip()
     await app.wait_for_line("Telegram bot: polling")
+    if app.workers > 1:
+        await app.wait_for_line(f"Telegram bot: {app.workers} worker processes")
     await api.wait_until(lambda: bool(api.calls_of("getUpdates")), timeout=30)
 
     hanako = Resident(api, user_id=8001, timeout=15)
