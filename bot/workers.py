@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -156,7 +156,7 @@ async def _drain(stream: asyncio.StreamReader) -> None:
 class WorkerPool:
     """The worker processes, and which update goes to which."""
 
-    def __init__(self, settings: Settings, *, token: str, api_base: str | None, count: int):
+    def __init__(self, settings: Settings, *, token: str, api_base: str | None, count: int) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one worker")
         config = {
@@ -263,7 +263,9 @@ def _retry_after(body: Any) -> float | None:
     return None
 
 
-def webhook_handler(pool: WorkerPool, secret: str) -> Any:
+def webhook_handler(
+    pool: WorkerPool, secret: str
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The webhook for a pool: checks Telegram's secret token, hands the update on, 200."""
 
     async def handle(request: web.Request) -> web.Response:
