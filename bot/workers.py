@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
+from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiohttp import web
 from pydantic import SecretStr
 
@@ -44,6 +45,8 @@ START_TIMEOUT_SECONDS = 300.0
 # Long-polling timeout of getUpdates, as aiogram's own polling uses.
 POLLING_TIMEOUT_SECONDS = 10
 READY_LINE = b"madoguchi-worker-ready\n"
+# Pauses after a failed getUpdates: 1 s, doubling, at most 30 s.
+POLLING_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.0)
 # The worker's configuration (settings, token): in its environment, as stdin carries updates.
 CONFIG_VARIABLE = "MADOGUCHI_WORKER_CONFIG"
 
@@ -80,6 +83,7 @@ class WorkerProcess:
         self._config = config
         self._process: asyncio.subprocess.Process | None = None
         self._output: asyncio.Task[None] | None = None
+        self._restart_lock = asyncio.Lock()
 
     @property
     def pid(self) -> int | None:
@@ -124,6 +128,13 @@ class WorkerProcess:
         process.stdin.write(line)
         await process.stdin.drain()
 
+    async def restart(self) -> None:
+        """Start the worker again unless it runs (several updates may find it dead at once)."""
+        async with self._restart_lock:
+            if not self.running:
+                await self.stop(timeout=1.0)
+                await self.start()
+
     async def stop(self, timeout: float) -> None:
         """Close stdin (the worker finishes its updates and exits); kill it after `timeout`."""
         process, self._process = self._process, None
@@ -167,7 +178,6 @@ class WorkerPool:
             "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         }
         self.workers = [WorkerProcess(number, json.dumps(config)) for number in range(count)]
-        self._restart_locks = [asyncio.Lock() for _ in self.workers]
 
     def pids(self) -> list[int]:
         return [w.pid for w in self.workers if w.pid is not None]
@@ -189,10 +199,7 @@ class WorkerPool:
             return
         except ConnectionError:
             log.error("bot worker %d has stopped; starting it again", number)
-        async with self._restart_locks[number]:
-            if not worker.running:
-                await worker.stop(timeout=1.0)
-                await worker.start()
+        await worker.restart()
         await worker.send(line)
 
     async def stop(self, timeout: float) -> None:
@@ -209,12 +216,13 @@ async def poll_into(
     """Long-poll getUpdates for ever and hand every update to the pool (cancel to stop).
 
     Errors (network, 5xx, 409 while another instance polls) are logged and retried with a
-    growing pause; a 429 waits as long as Telegram asks.
+    growing pause (aiogram's Backoff, as its own polling); a 429 waits as long as Telegram
+    asks.
     """
     server = TelegramAPIServer.from_base(api_base) if api_base else PRODUCTION
     url = server.api_url(token=token, method="getUpdates")
     offset: int | None = None
-    pause = 1.0
+    backoff = Backoff(POLLING_BACKOFF)
     timeout = aiohttp.ClientTimeout(total=POLLING_TIMEOUT_SECONDS + 30)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         while True:
@@ -228,18 +236,18 @@ async def poll_into(
                 async with http.post(url, json=query) as response:
                     body = await response.json(content_type=None)
             except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-                log.warning("getUpdates failed (%s); again in %.0f s", type(error).__name__, pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
+                wait = next(backoff)
+                log.warning("getUpdates failed (%s); again in %.0f s", type(error).__name__, wait)
+                await asyncio.sleep(wait)
                 continue
             if not isinstance(body, dict) or not body.get("ok"):
-                wait = _retry_after(body) or pause
+                delay = next(backoff)  # the pause grows after a 429 too
+                wait = _retry_after(body) or delay
                 code = body.get("error_code") if isinstance(body, dict) else None
                 log.warning("getUpdates answered error %s; again in %.0f s", code, wait)
                 await asyncio.sleep(wait)
-                pause = min(pause * 2, 30.0)
                 continue
-            pause = 1.0
+            backoff.reset()
             for update in body.get("result") or []:
                 if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                     continue
@@ -249,8 +257,7 @@ async def poll_into(
                     # No worker could take it (one fails to start): not confirmed, so the
                     # next getUpdates returns it again.
                     log.exception("could not hand update %d to a worker", update["update_id"])
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 30.0)
+                    await backoff.asleep()
                     break
                 offset = update["update_id"] + 1
 
@@ -291,7 +298,6 @@ async def _serve_updates(config: Mapping[str, Any]) -> None:
     from aiogram.methods import TelegramMethod
 
     from bot.factory import create_bot, create_dispatcher
-    from bot.middlewares import InFlightMiddleware
     from bot.runner import STOP_GRACE_SECONDS
     from madoguchi.app import keep_faq_in_step, open_app
 
@@ -333,9 +339,7 @@ async def _serve_updates(config: Mapping[str, Any]) -> None:
                 task.add_done_callback(handling.discard)
         finally:
             stop.set()
-            in_flight = dispatcher.workflow_data.get("in_flight")
-            if isinstance(in_flight, InFlightMiddleware):
-                await in_flight.wait(STOP_GRACE_SECONDS)
+            # Each update's whole task, middlewares included: what is in flight.
             if handling:
                 await asyncio.wait(handling, timeout=STOP_GRACE_SECONDS)
             await dispatcher.emit_shutdown(bot=bot, **dispatcher.workflow_data)

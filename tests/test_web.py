@@ -267,8 +267,10 @@ async def test_with_a_token_the_page_points_to_telegram(context: AppContext) -> 
         assert (await client.get("/demo/api/messages")).status == 404
 
 
-async def test_webhook_mode(isolated_settings_env: Path) -> None:
-    """Webhook mode: the secret is checked on every request and updates reach the bot."""
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
+async def test_webhook_mode(isolated_settings_env: Path, workers: int) -> None:
+    """Webhook mode: the secret is checked on every request and updates reach the bot (or,
+    with MADOGUCHI_BOT_WORKERS, its worker processes)."""
     api = FakeBotAPI(token="5550002:WEBHOOK-TEST")
     base = await api.start()
     settings = Settings(
@@ -278,11 +280,12 @@ async def test_webhook_mode(isolated_settings_env: Path) -> None:
     )
     try:
         async with open_app(settings) as context:
-            runtime = BotRuntime(context, token=api.token, api_base=base)
+            runtime = BotRuntime(context, token=api.token, api_base=base, workers=workers)
             app = create_web_app(context, setup=runtime.setup_webhook)
             try:
                 async with TestClient(TestServer(app)) as client:
                     assert api.webhook_url == "https://madoguchi.example.jp/telegram/webhook"
+                    assert len(runtime.worker_pids()) == (workers if workers > 1 else 0)
                     api.send_text(4321, "/start")  # opens the chat on the fake's side
                     update = {
                         "update_id": 1,

@@ -4,20 +4,20 @@ hands updates to real worker processes, which answer through the same dispatcher
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from pathlib import Path
+from typing import Any, cast
 
-from aiohttp.test_utils import TestClient, TestServer
 from e2ekit import LOSS_HOTLINE, LOST_QUESTION, TOWN, Resident, menu_of
 
 from bot import messages
 from bot.fake_api import FakeBotAPI
 from bot.runner import BotRuntime
-from bot.workers import resident_key, settings_payload
-from madoguchi.app import AppContext, open_app
+from bot.workers import WorkerPool, poll_into, resident_key, settings_payload
+from madoguchi.app import AppContext
 from madoguchi.settings import Settings
-from madoguchi.web import create_web_app
 
 # Worker start-up imports the stack and builds the FAQ index: allow for a slow machine.
 SLOW = 60.0
@@ -89,45 +89,35 @@ def still_running(pids: list[int]) -> list[int]:
     return alive
 
 
-async def test_webhook_with_workers_checks_the_secret_and_answers(
-    isolated_settings_env: Path, api: FakeBotAPI, tmp_path: Path
-) -> None:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'hook.sqlite3'}",
-        webhook_url="https://madoguchi.example.jp",
-        webhook_secret="s3cret-token_value",  # type: ignore[arg-type]
-        **TOWN,  # type: ignore[arg-type]
+class RecordingPool:
+    """Stands in for the worker pool: what polling hands on."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+
+    async def dispatch(self, update: dict[str, Any]) -> None:
+        self.updates.append(update)
+        self.arrived.set()
+
+
+async def test_polling_for_workers_goes_on_after_telegram_errors(api: FakeBotAPI) -> None:
+    """A 5xx and then a 429 from getUpdates: polling waits and asks again, nothing is lost."""
+    api.fail_next("getUpdates", status=502)
+    api.fail_next("getUpdates", status=429, retry_after=1)
+    api.send_text(6100, LOST_QUESTION)
+    pool = RecordingPool()
+    polling = asyncio.create_task(
+        poll_into(
+            cast(WorkerPool, pool), token=api.token, api_base=api.base_url, allowed_updates=[]
+        )
     )
-    update = {
-        "update_id": 1,
-        "message": {
-            "message_id": 1,
-            "date": 1_700_000_000,
-            "chat": {"id": 4321, "type": "private", "first_name": "花子"},
-            "from": {"id": 4321, "is_bot": False, "first_name": "花子"},
-            "text": LOST_QUESTION,
-        },
-    }
-    async with open_app(settings) as context:
-        runtime = BotRuntime(context, token=api.token, api_base=api.base_url, workers=2)
-        app = create_web_app(context, setup=runtime.setup_webhook)
-        try:
-            async with TestClient(TestServer(app)) as client:
-                assert len(runtime.worker_pids()) == 2
-                api.open_chat(4321)
-                refused = await client.post(
-                    "/telegram/webhook",
-                    json=update,
-                    headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
-                )
-                assert refused.status == 401
-                accepted = await client.post(
-                    "/telegram/webhook",
-                    json=update,
-                    headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token_value"},
-                )
-                assert accepted.status == 200
-                (answer,) = await api.wait_for_messages(4321, timeout=SLOW)
-                assert LOSS_HOTLINE in (answer.text or "")
-        finally:
-            await runtime.stop()
+    try:
+        async with asyncio.timeout(SLOW):
+            await pool.arrived.wait()
+    finally:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+    assert [u["message"]["text"] for u in pool.updates] == [LOST_QUESTION]
+    assert len(api.calls_of("getUpdates")) >= 3
