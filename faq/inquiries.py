@@ -103,8 +103,8 @@ async def log_question(
     """
     if channel not in get_args(Channel):
         raise ValueError(f"unknown channel {channel!r}")
-    # One prepared Core INSERT … RETURNING: this runs for every question, and building an
-    # ORM object or a fresh statement each time cost more than executing it.
+    # One prepared Core INSERT: this runs for every question, and building an ORM object or a
+    # fresh statement each time cost more than executing it.
     result = await session.execute(
         _INSERT_QUESTION_LOG,
         {

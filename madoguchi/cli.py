@@ -289,7 +289,8 @@ async def _bench_against_child_process(
     context: AppContext, *, questions: int, residents: int, workers: int
 ) -> tuple[dict[str, Any], float | None]:
     """The bot polls a fake Bot API run with the residents in a child process, as Telegram
-    would be: the run's figures and the bot process's CPU milliseconds per update."""
+    would be: the run's figures and the CPU milliseconds per update of the bot's processes
+    (this one and its workers), None where a worker's could not be read."""
     import multiprocessing
 
     from bot.runner import BotRuntime
