@@ -480,6 +480,24 @@ class _Collected:
     ask_cues: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class _WordFacts:
+    """What one dictionary word contributes to an analysis wherever it occurs."""
+
+    silent: bool
+    reading: str = ""
+    normalized: str = ""
+    pos: str = ""
+    conjugation_form: str = ""
+    ask_kind: str | None = None
+    term: str | None = None  # None: not a content word
+    term_reading: tuple[str, str] | None = None
+    parts: tuple[tuple[str, tuple[str, str] | None], ...] = ()  # (part, its term reading)
+
+
+_SILENT_WORD = _WordFacts(silent=True)
+
+
 class _NegationTracker:
     """Tells, morpheme by morpheme, whether a text negates a content predicate.
 
@@ -546,6 +564,9 @@ class TextNormalizer:
         self.synonyms = synonyms if synonyms is not None else SynonymTable.default()
         # Normalised forms repeat endlessly across texts; remember what each one became.
         self._term_cache: dict[str, str | None] = {}
+        # The same for whole dictionary words, by (word id, surface): most of an FAQ's
+        # analysis time went into asking Sudachi's morphemes the same things again.
+        self._word_facts: dict[tuple[int, str], _WordFacts] = {}
 
     def analyze(self, text: str) -> Analysis:
         folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]
@@ -575,43 +596,78 @@ class TextNormalizer:
     def _analyze_free_text(self, text: str, out: _Collected) -> None:
         terms, readings, term_readings = out.terms, out.readings, out.term_readings
         negation = _NegationTracker()
+        facts_cache = self._word_facts
         for morpheme in self._tokenize(text):
             surface = morpheme.surface()
-            part_of_speech = morpheme.part_of_speech()
-            pos = part_of_speech[0]
-            if pos in SILENT_POS:
+            # What a dictionary word yields is the same every time it occurs; unknown words
+            # (one word id for many strings) are worked out each time.
+            key = None if morpheme.is_oov() else (morpheme.word_id(), surface)
+            facts = facts_cache.get(key) if key is not None else None
+            if facts is None:
+                facts = self._word_facts_of(morpheme, surface)
+                if key is not None:
+                    if len(facts_cache) > 50_000:  # bounded: questions bring new words
+                        facts_cache.clear()
+                    facts_cache[key] = facts
+            if facts.silent:
                 continue  # Sudachi reads spaces and brackets as キゴウ: no reading for them
-            readings.append(surface if is_kana(surface) else morpheme.reading_form())
-            normalized = morpheme.normalized_form()
-            negation.see(normalized, pos, part_of_speech[5])
-            kind = ASK_FORMS.get(normalized) or ASK_FORMS_BY_POS.get((normalized, pos))
-            if kind is not None:
-                out.ask_cues.add(kind)
-            if pos in DROPPED_POS:
+            readings.append(facts.reading)
+            negation.see(facts.normalized, facts.pos, facts.conjugation_form)
+            if facts.ask_kind is not None:
+                out.ask_cues.add(facts.ask_kind)
+            if facts.term is None:
                 continue
-            term = self._term(normalized)
-            if term is None:
-                continue
-            terms.append(term)
+            terms.append(facts.term)
+            if facts.term_reading is not None:
+                term_readings.append(facts.term_reading)
+            for sub, sub_reading in facts.parts:
+                terms.append(sub)
+                out.parts.append(sub)
+                if sub_reading is not None:
+                    term_readings.append(sub_reading)
+        out.negated = out.negated or negation.negated
+
+    def _word_facts_of(self, morpheme: Any, surface: str) -> _WordFacts:
+        part_of_speech = morpheme.part_of_speech()
+        pos = part_of_speech[0]
+        if pos in SILENT_POS:
+            return _SILENT_WORD
+        normalized = morpheme.normalized_form()
+        kind = ASK_FORMS.get(normalized) or ASK_FORMS_BY_POS.get((normalized, pos))
+        reading = surface if is_kana(surface) else morpheme.reading_form()
+        term = None if pos in DROPPED_POS else self._term(normalized)
+        term_reading: tuple[str, str] | None = None
+        parts: list[tuple[str, tuple[str, str] | None]] = []
+        if term is not None:
             # Nouns only: their reading does not change with conjugation (入っ reads はいっ).
             if pos == "名詞" and not is_kana(surface):
-                term_readings.append((term, _short_kana_fold(morpheme.reading_form())))
+                term_reading = (term, _short_kana_fold(morpheme.reading_form()))
             # Compounds (暗証番号) also count by their parts (暗証, 番号), so that a question
             # with only a part still meets them.
-            if len(surface) < 3 or is_kana(surface):
-                continue
-            parts = morpheme.split(self._split_a)
-            if len(parts) > 1:
-                for part in parts:
-                    if part.part_of_speech()[0] in DROPPED_POS:
-                        continue
-                    sub = self._term(part.normalized_form())
-                    if sub is not None and sub != term:
-                        terms.append(sub)
-                        out.parts.append(sub)
-                        if part.part_of_speech()[0] == "名詞":
-                            term_readings.append((sub, _short_kana_fold(part.reading_form())))
-        out.negated = out.negated or negation.negated
+            if len(surface) >= 3 and not is_kana(surface):
+                pieces = morpheme.split(self._split_a)
+                if len(pieces) > 1:
+                    for piece in pieces:
+                        piece_pos = piece.part_of_speech()[0]
+                        if piece_pos in DROPPED_POS:
+                            continue
+                        sub = self._term(piece.normalized_form())
+                        if sub is not None and sub != term:
+                            sub_reading = None
+                            if piece_pos == "名詞":
+                                sub_reading = (sub, _short_kana_fold(piece.reading_form()))
+                            parts.append((sub, sub_reading))
+        return _WordFacts(
+            silent=False,
+            reading=reading,
+            normalized=normalized,
+            pos=pos,
+            conjugation_form=part_of_speech[5],
+            ask_kind=kind,
+            term=term,
+            term_reading=term_reading,
+            parts=tuple(parts),
+        )
 
     def _analyze_known_word(self, text: str, canonical: str, out: _Collected) -> None:
         """A word of the synonym table (already canonical): one term, plus its own parts.

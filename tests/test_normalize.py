@@ -395,3 +395,30 @@ def test_ask_kinds(normalizer: TextNormalizer, text: str, kinds: set[str]) -> No
 )
 def test_final_sentence(text: str, last: str | None) -> None:
     assert final_sentence(text) == last
+
+
+def test_analysis_does_not_depend_on_what_was_analysed_before() -> None:
+    """Words are remembered by dictionary id and surface: a warm normaliser must give what a
+    fresh one gives, for known and unknown words, compounds, spellings and contexts."""
+    texts = [
+        "暗証番号を忘れた",
+        "暗証番号",
+        "あんしょうばんごう忘れた",
+        "使えない",
+        "使えるようになりますか",
+        "使えへんねん",
+        "iPhoneで使える？",
+        "IPHONEで使える？",
+        "qwzxの申請",  # unknown words share one word id
+        "zzqpの申請",
+        "ＸＹＺ社のマイナンバーカード",
+        "住民票をコンビニで取る",
+        "住民票の写し",
+        "手数料はいくら",
+    ]
+    warm = TextNormalizer()
+    first_pass = [warm.analyze(text) for text in texts]
+    second_pass = [warm.analyze(text) for text in reversed(texts)]
+    fresh = [TextNormalizer().analyze(text) for text in texts]
+    assert first_pass == fresh
+    assert list(reversed(second_pass)) == fresh
