@@ -466,6 +466,11 @@ class Analysis:
     negated: bool = False
     # Ask kinds found by single Sudachi words (see `ASK_FORMS`); `ask_kinds` adds the rest.
     ask_cues: frozenset[str] = frozenset()
+    # (index in `terms`, start, end in `folded`) of the terms Sudachi made of kana: in text
+    # typed all in kana these are often fragments of a word it does not know (こうきん of
+    # こうきんうけとりこうざ), which the engine drops where it finds an FAQ word by reading.
+    # Empty when a dialect rule changed the text (the offsets would not be `folded`'s).
+    kana_terms: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -478,6 +483,7 @@ class _Collected:
     parts: list[str] = field(default_factory=list)  # terms added as parts of a compound
     negated: bool = False
     ask_cues: set[str] = field(default_factory=set)
+    kana_terms: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,6 +492,7 @@ class _WordFacts:
 
     silent: bool
     reading: str = ""
+    kana_surface: bool = False
     normalized: str = ""
     pos: str = ""
     conjugation_form: str = ""
@@ -573,9 +580,11 @@ class TextNormalizer:
         if not folded:
             return Analysis(folded="", terms=(), reading="")
         out = _Collected()
-        for segment, canonical in self.synonyms.segments(standardize_dialect(folded)):
+        standard = standardize_dialect(folded)
+        located = standard == folded
+        for start, segment, canonical in self.synonyms.located_segments(standard):
             if canonical is None:
-                self._analyze_free_text(segment, out)
+                self._analyze_free_text(segment, out, start if located else None)
             else:
                 self._analyze_known_word(segment, canonical, out)
         only_parts: frozenset[str] = frozenset()
@@ -591,9 +600,11 @@ class TextNormalizer:
             parts=only_parts,
             negated=out.negated,
             ask_cues=frozenset(out.ask_cues),
+            kana_terms=tuple(out.kana_terms),
         )
 
-    def _analyze_free_text(self, text: str, out: _Collected) -> None:
+    def _analyze_free_text(self, text: str, out: _Collected, start: int | None = None) -> None:
+        """`start`: where `text` begins in the folded text, if its offsets are the same."""
         terms, readings, term_readings = out.terms, out.readings, out.term_readings
         negation = _NegationTracker()
         facts_cache = self._word_facts
@@ -617,6 +628,9 @@ class TextNormalizer:
                 out.ask_cues.add(facts.ask_kind)
             if facts.term is None:
                 continue
+            if start is not None and facts.kana_surface:
+                begin = start + morpheme.begin()
+                out.kana_terms.append((len(terms), begin, begin + len(surface)))
             terms.append(facts.term)
             if facts.term_reading is not None:
                 term_readings.append(facts.term_reading)
@@ -634,17 +648,18 @@ class TextNormalizer:
             return _SILENT_WORD
         normalized = morpheme.normalized_form()
         kind = ASK_FORMS.get(normalized) or ASK_FORMS_BY_POS.get((normalized, pos))
-        reading = surface if is_kana(surface) else morpheme.reading_form()
+        kana_surface = is_kana(surface)
+        reading = surface if kana_surface else morpheme.reading_form()
         term = None if pos in DROPPED_POS else self._term(normalized)
         term_reading: tuple[str, str] | None = None
         parts: list[tuple[str, tuple[str, str] | None]] = []
         if term is not None:
             # Nouns only: their reading does not change with conjugation (入っ reads はいっ).
-            if pos == "名詞" and not is_kana(surface):
+            if pos == "名詞" and not kana_surface:
                 term_reading = (term, _short_kana_fold(morpheme.reading_form()))
             # Compounds (暗証番号) also count by their parts (暗証, 番号), so that a question
             # with only a part still meets them.
-            if len(surface) >= 3 and not is_kana(surface):
+            if len(surface) >= 3 and not kana_surface:
                 pieces = morpheme.split(self._split_a)
                 if len(pieces) > 1:
                     for piece in pieces:
@@ -660,6 +675,7 @@ class TextNormalizer:
         return _WordFacts(
             silent=False,
             reading=reading,
+            kana_surface=kana_surface,
             normalized=normalized,
             pos=pos,
             conjugation_form=part_of_speech[5],

@@ -87,18 +87,22 @@ class SynonymTable:
 
     def segments(self, folded_text: str) -> list[tuple[str, str | None]]:
         """The text cut at every known form: (text, canonical form, or None for free text)."""
+        return [(text, canonical) for _start, text, canonical in self.located_segments(folded_text)]
+
+    def located_segments(self, folded_text: str) -> list[tuple[int, str, str | None]]:
+        """`segments`, each with where it starts in `folded_text`."""
         if self._pattern is None:
-            return [(folded_text, None)]
-        pieces: list[tuple[str, str | None]] = []
+            return [(0, folded_text, None)]
+        pieces: list[tuple[int, str, str | None]] = []
         position = 0
         for match in self._pattern.finditer(folded_text):
             if match.start() > position:
-                pieces.append((folded_text[position : match.start()], None))
+                pieces.append((position, folded_text[position : match.start()], None))
             canonical = self._surface_map[match.group(0)]
-            pieces.append((canonical, canonical))
+            pieces.append((match.start(), canonical, canonical))
             position = match.end()
         if position < len(folded_text):
-            pieces.append((folded_text[position:], None))
+            pieces.append((position, folded_text[position:], None))
         return pieces
 
     def canonical_term(self, term: str) -> str:

@@ -167,3 +167,46 @@ def test_words_no_entry_has_any_more_are_not_added(engine: FaqEngine) -> None:
                 answer="窓口で更新します。",
             )
         )
+
+
+def test_sudachi_fragments_of_a_word_found_by_reading_are_dropped(engine: FaqEngine) -> None:
+    analysis = engine.normalizer.analyze("こうきんうけとりこうざ　とうろくしたい")
+    assert {"こう", "きん"} <= set(analysis.terms)  # Sudachi's split of the unknown kana
+    cleaned, found = engine._without_kana_fragments(analysis)
+    assert "公金受取口座" in found
+    assert not {"こう", "きん"} & set(cleaned.terms)
+    assert "登録" in cleaned.terms
+
+
+def test_sudachi_words_the_faq_has_are_no_fragments() -> None:
+    engine = FaqEngine()
+    engine.rebuild(
+        [
+            FaqDocument(id="nursery", question="保育園の申し込み", answer="役場で受け付けます。"),
+            FaqDocument(id="class", question="教室に申し込むには", answer="電話で受け付けます。"),
+        ]
+    )
+    analysis = engine.normalizer.analyze("ほいくえん　もうしこみ")
+    assert "えん" in analysis.terms  # ほいく + えん
+    cleaned, found = engine._without_kana_fragments(analysis)
+    assert "保育園" in found
+    assert "えん" not in cleaned.terms  # kana covered by 保育園
+    # Sudachi's own words stay where the FAQ has them, though 申し込み covers もうしこみ.
+    assert {"保育", "申し込む"} <= set(cleaned.terms)
+
+
+def test_kana_dialect_text_keeps_its_terms(engine: FaqEngine) -> None:
+    # A dialect rule changes the text: offsets would not match, so nothing is dropped.
+    analysis = engine.normalizer.analyze("こうきんうけとりこうざ　とうろくしてもた")
+    assert analysis.kana_terms == ()
+    assert engine._without_kana_fragments(analysis)[0] == analysis
+
+
+def test_run_read_end_to_end_allows_three_letter_words(engine: FaqEngine) -> None:
+    # 口座 (こうざ) followed by a particle: the run is read as words end to end.
+    assert engine._words_in_kana("こうざが", ()) == ("口座",)
+    assert engine._words_in_kana("こうざをとうろく", ()) == ("口座", "登録")
+    # Not when some of the run is no word (きれた), nor with a particle first (にいない).
+    assert "口座" not in engine._words_in_kana("こうざがきれた", ())
+    assert engine._words_in_kana("いないの", ()) == ("以内",)
+    assert engine._words_in_kana("にいないの", ()) == ()
