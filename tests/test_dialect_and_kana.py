@@ -210,3 +210,18 @@ def test_run_read_end_to_end_allows_three_letter_words(engine: FaqEngine) -> Non
     assert "口座" not in engine._words_in_kana("こうざがきれた", ())
     assert engine._words_in_kana("いないの", ()) == ("以内",)
     assert engine._words_in_kana("にいないの", ()) == ()
+
+
+def test_kana_verbs_meet_the_faqs_verbs_by_dictionary_form() -> None:
+    engine = FaqEngine()
+    engine.rebuild(
+        [
+            FaqDocument(id="phone", question="スマホを保険証として使えますか", answer="使えます。"),
+            FaqDocument(id="old", question="古い保険証はいつまで有効ですか", answer="一年です。"),
+        ]
+    )
+    analysis = engine.normalizer.analyze("すまほを　ほけんしょうがわりに　つかえる？")
+    assert "つかえる" in analysis.terms  # Sudachi leaves the kana verb as it is
+    # 使え of 使えますか is indexed by つかえる (dictionary form) and つかう (normalised).
+    assert "使う" in engine._words_in_kana(analysis.folded, analysis.terms)
+    assert "使う" in engine._words_in_kana("つかう", ())
