@@ -31,6 +31,7 @@ __all__ = [
     "ask_kinds",
     "char_ngrams",
     "final_sentence",
+    "first_sentence",
     "fold",
     "is_kana",
     "kana_fold",
@@ -446,6 +447,18 @@ def final_sentence(text: str) -> str | None:
     """
     sentences = [s for s in _SENTENCE_END_RE.split(text) if s.strip()]
     return sentences[-1] if len(sentences) >= 2 else None
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a text (all of it if it has one sentence; "" if blank).
+
+    An FAQ answer's first sentence usually restates what the entry is about
+    (写真は次の条件に合うものを使ってください。…).
+    """
+    for sentence in _SENTENCE_END_RE.split(text):
+        if sentence.strip():
+            return sentence
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

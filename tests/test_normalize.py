@@ -13,6 +13,7 @@ from faq.normalize import (
     ask_kinds,
     char_ngrams,
     final_sentence,
+    first_sentence,
     kana_fold,
 )
 from faq.textfold import fold, to_hiragana, to_katakana
@@ -422,3 +423,20 @@ def test_analysis_does_not_depend_on_what_was_analysed_before() -> None:
     fresh = [TextNormalizer().analyze(text) for text in texts]
     assert first_pass == fresh
     assert list(reversed(second_pass)) == fresh
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        (
+            "写真は次の条件に合うものを使ってください。\n・大きさは縦4.5cm",
+            "写真は次の条件に合うものを使ってください",
+        ),
+        ("\n\n送れます！ 詳しくは窓口へ", "送れます"),
+        ("3.5cmの写真", "3.5cmの写真"),
+        ("。\n", ""),
+        ("", ""),
+    ],
+)
+def test_first_sentence(text: str, first: str) -> None:
+    assert first_sentence(text) == first
