@@ -15,7 +15,8 @@ How a question is ranked (see README "FAQ engine" for the measurements behind it
    A channel's score is the IDF-weighted share of the question's terms the entry covers,
    so it lies in [0, 1): words the FAQ has never seen (天気, ゴミ) count against every entry.
 2. The best candidates are re-scored with rapidfuzz against each phrasing of the entry
-   (question and alternatives), which rewards near-identical wording and absorbs typos.
+   (question and alternatives; in an entry without alternatives, also the reading of its
+   answer's first sentence), which rewards near-identical wording and absorbs typos.
    The ranking score is the weighted mean of these signals.
    Then the best five are reordered by what is asked (cost, place, time, what to bring, how,
    ...; `faq.normalize.ask_kinds`): siblings on one topic share their words and differ in
@@ -56,6 +57,7 @@ from faq.normalize import (
     ask_kinds,
     char_ngrams,
     final_sentence,
+    first_sentence,
     is_kana,
     kana_fold,
 )
@@ -131,6 +133,33 @@ class RankingParameters:
     # hit@5 (tuning part 0.988 → 0.985, stand-in independent 0.913 → 0.909). Less work per
     # question: the phrasing comparison is the costliest step after the first stage.
     rerank_depth: int = 20
+    # In an entry without alternative phrasings, the reading of its answer's first sentence
+    # (which usually restates the topic: 写真は次の条件に合うものを使ってください) is one
+    # more phrasing for the re-rank, compared by reading only (`_nearest_phrasings`).
+    # Entries with alternatives are left alone: on the curated FAQ the same phrasing for
+    # every entry loses a tuning question. Development set, hit@1 before → after
+    # (questions): stand-in (FAQ stripped of alternatives and keywords plus 1,000 synthetic
+    # entries; all questions) 0.685 → 0.700 (429 → 438; 11 better, 2 worse), its
+    # independent questions alone 0.680 → 0.689 (149 → 151); with 1,700 synthetic entries
+    # 0.682 → 0.696 (427 → 436) and 0.680 → 0.689; the FAQ stripped of alternatives only,
+    # without synthetic entries, 0.768 → 0.776. hit@5 stand-in 0.899 → 0.898, its
+    # independent questions 0.913 → 0.909 (one question; with 1,700: 0.893 → 0.895 and
+    # 0.904 → 0.900); fallback recall and wrong answers unchanged; the curated FAQ (tuning
+    # and independent parts) unchanged, as it has alternatives everywhere. Dropped (stand-in
+    # hit@1 questions): the first sentence's words too, by the IDF overlap (436), its words
+    # only (427), the first line instead of the first sentence (434), the first two
+    # sentences (436, fallback recall 0.893 → 0.887), the similarity discounted ×0.9 (434).
+    # Other ways of counting the answer, measured and dropped (whole curated FAQ / stand-in,
+    # hit@1 questions, from 566 / 429): scoring it by its best passage (the words channel
+    # mixed half and half with a max over passages of one sentence: 564 / 417; windows of two
+    # sentences: 564 / 419, of three: 564 / 418; a quarter of two: 565 / 422; the max alone:
+    # 560 / 411); its first sentence counted once more in the words channel (×0.3 of the
+    # answer's weight: 565 / 426; ×1.0: 564 / 423); an answer word's count saturated sooner
+    # (tf·(1+k)/(k+tf) before the BM25F sum; k = 2: 565 / 420, k = 0.5: 563 / 417) or capped
+    # at 1 (560 / 408), at 2 (564 / 426). An answer that repeats the question's words is
+    # about them more often than not; the whole answer as one bag of words is the best of
+    # these. (Its kana bigrams in the reading channel matter too: without them 558 / 407.)
+    answer_lead_phrasing: bool = True
     # A question's term that is only a part of one of its compounds (保険 of 保険証) counts this
     # share of its IDF, so that one compound does not weigh as much as three words.
     part_weight: float = 0.3
@@ -479,6 +508,11 @@ class FaqEngine:
             for a in (question, *alternatives)
             if a.folded
         )
+        if self.parameters.answer_lead_phrasing and not alternatives:
+            lead = normalizer.analyze(first_sentence(doc.answer[:MAX_ANALYZED_CHARS]))
+            if lead.reading:
+                # Reading only: no terms, so the word overlap skips it.
+                phrasings += (_Phrasing(reading=lead.reading, terms=frozenset()),)
         term_readings = frozenset(
             pair
             for a in (question, *alternatives, *keywords, answer)

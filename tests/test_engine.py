@@ -328,13 +328,45 @@ def test_the_answer_counts_more_in_an_entry_without_alternatives() -> None:
     scores = {}
     for boost in (None, 1.0):
         fields = replace(RankingParameters().fields, answer_without_alternatives=boost)
-        engine = FaqEngine(parameters=replace(RankingParameters(), fields=fields))
+        # Without the first sentence of the answer as a phrasing, which only the bare entry has.
+        parameters = replace(RankingParameters(), fields=fields, answer_lead_phrasing=False)
+        engine = FaqEngine(parameters=parameters)
         engine.rebuild([bare, phrased, other])
         scores[boost] = {c.faq_id: c.score for c in engine.rank(query)}
     lead_without = scores[None]["bare"] - scores[None]["phrased"]
     lead_with = scores[1.0]["bare"] - scores[1.0]["phrased"]
     assert lead_without == pytest.approx(0.0, abs=1e-3)
     assert lead_with > 0.005
+
+
+def test_an_answer_first_sentence_is_a_phrasing_of_a_bare_entry() -> None:
+    """In an entry without alternatives, the reading of the answer's first sentence is
+    compared with the question in the re-rank; entries with alternatives are unchanged."""
+    hours = FaqDocument(
+        id="hours",
+        question="コンビニ交付の利用時間",
+        answer="証明書は毎日6時30分から23時まで取れます。\n年末年始は使えません。",
+    )
+    stores = FaqDocument(
+        id="stores",
+        question="コンビニで証明書を取るには",
+        answer="店内のマルチコピー機を使います。\nマイナンバーカードが必要です。",
+    )
+    other = FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。")
+    query = "しょうめいしょはなんじまでとれる"
+    phrased = [replace(d, alternatives=(f"{d.question}のこと",)) for d in (hours, stores, other)]
+    assert RankingParameters().answer_lead_phrasing
+    engines = {}
+    for flag in (False, True):
+        engines[flag] = FaqEngine(
+            parameters=replace(RankingParameters(), answer_lead_phrasing=flag)
+        )
+        engines[flag].rebuild([hours, stores, other])
+    assert ids(engines[False].rank(query))[0] == "stores"
+    assert ids(engines[True].rank(query))[0] == "hours"
+    for engine in engines.values():
+        engine.rebuild(phrased)
+    assert ranking(engines[True], query) == ranking(engines[False], query)
 
 
 def test_the_answer_text_is_met_by_character_bigrams() -> None:
