@@ -654,15 +654,34 @@ MIXED_4096 = ("マイナンバーｶｰﾄﾞの暗証番号 PIN１２３４ �
 
 NO_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 
-weird_text = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=NO_SURROGATES), max_size=300
-) | st.text(
-    alphabet=st.sampled_from(
-        list(
-            "あいうアイウｱｲｳ漢字暗証番号マイナ😀👨‍👩‍👧🇯🇵\u202e\u200b\x00\x07\t\n 　ー-？!、。abcＡＢＣ１２３"
-        )
-    ),
-    max_size=2000,
+# Kana runs made of real readings, particles and stray kana: the paths that read a run as
+# words end to end and drop Sudachi's pieces of it.
+KANA_PIECES = (
+    [
+        "こうきん",
+        "うけとり",
+        "こうざ",
+        "とうろく",
+        "すまほ",
+        "つかえる",
+        "あんしょうばんごう",
+        "わすれた",
+    ]
+    + list("をがにのーっゃん　？")
+    + ["カード", "暗証"]
+)
+
+weird_text = (
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=NO_SURROGATES), max_size=300)
+    | st.text(
+        alphabet=st.sampled_from(
+            list(
+                "あいうアイウｱｲｳ漢字暗証番号マイナ😀👨‍👩‍👧🇯🇵\u202e\u200b\x00\x07\t\n 　ー-？!、。abcＡＢＣ１２３"
+            )
+        ),
+        max_size=2000,
+    )
+    | st.lists(st.sampled_from(KANA_PIECES), max_size=400).map("".join)
 )
 
 
@@ -679,6 +698,7 @@ weird_text = st.text(
 @example(text=MIXED_4096[:4096])
 @example(text="\ufdfa" * 2_000)
 @example(text="マイナ" * 3_000)
+@example(text="こうきんうけとりこうざをとうろく" * 100)
 def test_match_never_raises(shared_engine: FaqEngine, text: str) -> None:
     result = shared_engine.match(text)
     assert result.status in STATUSES
