@@ -587,7 +587,6 @@ class TextNormalizer:
         # The same for whole dictionary words, by (word id, surface): most of an FAQ's
         # analysis time went into asking Sudachi's morphemes the same things again.
         self._word_facts: dict[tuple[int, str], _WordFacts] = {}
-        self._reading_cache: dict[str, str] = {}  # word → reading (see `_reading_of`)
 
     def analyze(self, text: str) -> Analysis:
         folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]
@@ -749,20 +748,16 @@ class TextNormalizer:
             term_readings.append((term, kana_fold("".join(readings[first_reading:]))))
 
     def _reading_of(self, word: str) -> str:
-        """kana_fold() of the reading of one word written alone ("" for kana and unknowns)."""
-        try:
-            return self._reading_cache[word]
-        except KeyError:
-            pass
-        if len(self._reading_cache) > 50_000:
-            self._reading_cache.clear()
-        reading = ""
-        if not is_kana(word):
-            morphemes = self._tokenize(word)
-            if len(morphemes) == 1 and not morphemes[0].is_oov():
-                reading = kana_fold(morphemes[0].reading_form())
-        self._reading_cache[word] = reading
-        return reading
+        """kana_fold() of the reading of one word written alone ("" for kana and unknowns).
+
+        Called once per dictionary word (see `_word_facts_of`), so it needs no cache of its own.
+        """
+        if is_kana(word):
+            return ""
+        morphemes = self._tokenize(word)
+        if len(morphemes) == 1 and not morphemes[0].is_oov():
+            return kana_fold(morphemes[0].reading_form())
+        return ""
 
     def _tokenize(self, text: str) -> list[Any]:
         try:
