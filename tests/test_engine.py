@@ -422,6 +422,56 @@ def test_more_matched_evidence_means_more_confidence() -> None:
     assert gaps[1] > gaps[0] > 0
 
 
+def test_a_word_in_every_field_of_its_entries_is_weaker_evidence() -> None:
+    """住民税 and 犬 are each in two entries; 住民税 fills every field of both (the topic of
+    those entries), 犬 one field each. With the evidence's IDF over fields the topic word
+    lends less confidence than with IDF over entries, the word of one field more; the
+    ranking is the same either way."""
+    docs = [
+        FaqDocument(
+            id="tax-pay",
+            question="住民税はどこで払えますか？",
+            answer="住民税は納付書でコンビニや銀行で払えます。",
+            alternatives=("住民税の払い方",),
+            keywords=("住民税",),
+        ),
+        FaqDocument(
+            id="tax-amount",
+            question="住民税の金額を知りたい",
+            answer="住民税の金額は税務課にお問い合わせください。",
+            alternatives=("住民税はいくら",),
+            keywords=("住民税",),
+        ),
+        FaqDocument(
+            id="dog-register",
+            question="犬の登録はどこでできますか？",
+            answer="保健所で手続きします。",
+            alternatives=("飼い犬の届け出",),
+            keywords=("ペット",),
+        ),
+        FaqDocument(
+            id="dog-shot",
+            question="狂犬病の予防注射を受けたい",
+            answer="動物病院で受けられます。",
+            alternatives=("犬の注射",),
+            keywords=("予防",),
+        ),
+        *DOCUMENTS,
+    ]
+    assert RankingParameters().evidence_over_fields
+    by_entries, by_fields = (
+        FaqEngine(parameters=replace(RankingParameters(), evidence_over_fields=flag))
+        for flag in (False, True)
+    )
+    by_entries.rebuild(docs)
+    by_fields.rebuild(docs)
+    topic, specific = "住民税", "犬"
+    assert ids(by_fields.rank(topic)) == ids(by_entries.rank(topic))
+    assert ids(by_fields.rank(specific)) == ids(by_entries.rank(specific))
+    assert by_fields.rank(topic)[0].score < by_entries.rank(topic)[0].score
+    assert by_fields.rank(specific)[0].score > by_entries.rank(specific)[0].score
+
+
 def test_compound_parts_weigh_less_in_a_question() -> None:
     """住民票 (with its parts 住民, 票) should not outweigh a whole word such as 郵送."""
     by_parts = FaqDocument(
