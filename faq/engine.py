@@ -27,11 +27,11 @@ How a question is ranked (see README "FAQ engine" for the measurements behind it
 3. Confidence: all of a question's scores are raised by the same amount, growing with the
    evidence behind the best entry (the IDF mass of the question's words it matches, in units
    of the rarest word; IDF over fields of entries, so the FAQ's topic words, found in every
-   field, count less than a question's own specifics): a long question that matches several rare words is more certain than
-   a short one that matches a single word, though its share of matched words is lower. The
-   order is unchanged; the scores then decide the outcome with `MatchThresholds`: answered
-   (confident and clearly ahead of the runner-up), suggested (plausible: let the resident
-   pick), fallback.
+   field, count less than a question's own specifics): a long question that matches several
+   rare words is more certain than a short one that matches a single word, though its share
+   of matched words is lower. The order is unchanged; the scores then decide the outcome
+   with `MatchThresholds`: answered (confident and clearly ahead of the runner-up),
+   suggested (plausible: let the resident pick), fallback.
 
 The index is updated in place when one entry changes (`upsert`, `remove`); `rebuild` loads
 everything, e.g. from the database at start-up. The engine is not thread-safe: use it from
