@@ -409,10 +409,18 @@ def standardize_dialect(text: str) -> str:
     return text
 
 
+# kana_fold's letters in one table: katakana → hiragana, small → large, ー dropped (one pass
+# over the text instead of three; it runs on every reading and every folded text).
+_KANA_FOLD_TABLE: dict[int, int | None] = {
+    **{code: _SMALL_TO_LARGE.get(code - 0x60, code - 0x60) for code in range(0x30A1, 0x30F7)},
+    **_SMALL_TO_LARGE,
+    ord("ー"): None,
+}
+
+
 def kana_fold(text: str) -> str:
     """Reading-level folding: hiragana, no small kana, no long vowels, no punctuation."""
-    text = to_hiragana(text).translate(_SMALL_TO_LARGE).replace("ー", "")
-    return _NON_WORD_RE.sub("", text)
+    return _NON_WORD_RE.sub("", text.translate(_KANA_FOLD_TABLE))
 
 
 # Words and their readings repeat endlessly across an FAQ: remember the short ones.
@@ -430,6 +438,8 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
         return []
     if len(text) <= n:
         return [text]
+    if n == 2:  # the engine's case; pairs of letters are a third faster than slices
+        return [first + second for first, second in zip(text, text[1:], strict=False)]
     return [text[i : i + n] for i in range(len(text) - n + 1)]
 
 
@@ -499,6 +509,21 @@ class _Collected:
     kana_terms: list[tuple[int, int, int]] = field(default_factory=list)
 
 
+# What a morpheme is to `_NegationTracker` (`negation_role`): nothing, a negation, a word of
+# duty (だめ), a predicate (verb or adjective).
+_NO_ROLE, _NEGATION_ROLE, _OBLIGATION_ROLE, _PREDICATE_ROLE = 0, 1, 2, 3
+
+
+def _negation_role(normalized: str, pos: str) -> int:
+    if normalized in NEGATIONS and pos in NEGATION_POS:
+        return _NEGATION_ROLE
+    if normalized in OBLIGATION_WORDS:
+        return _OBLIGATION_ROLE
+    if pos in PREDICATE_POS:
+        return _PREDICATE_ROLE
+    return _NO_ROLE
+
+
 @dataclass(frozen=True, slots=True)
 class _WordFacts:
     """What one dictionary word contributes to an analysis wherever it occurs."""
@@ -509,6 +534,7 @@ class _WordFacts:
     normalized: str = ""
     pos: str = ""
     conjugation_form: str = ""
+    negation_role: int = _NO_ROLE
     ask_kind: str | None = None
     term: str | None = None  # None: not a content word
     term_readings: tuple[tuple[str, str], ...] = ()
@@ -518,46 +544,56 @@ class _WordFacts:
 _SILENT_WORD = _WordFacts(silent=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _KnownWord:
+    """What one word of the synonym table contributes to an analysis wherever it occurs."""
+
+    term: str
+    readings: tuple[str, ...]
+    # Its parts, each with its term reading, before the check that the text lacks them.
+    parts: tuple[tuple[str, tuple[str, str] | None], ...]
+    term_reading: tuple[str, str] | None
+
+
 class _NegationTracker:
     """Tells, morpheme by morpheme, whether a text negates a content predicate.
 
     使えない and 届きません count; negated frames (わからない) do not, nor duties
     (作らないといけない, 持ってないとだめ), nor the Kansai の after a dictionary form (入れるん？).
+    Only the morphemes with a role (`_negation_role`) are shown to it, each with its position
+    among the text's morphemes (spaces and punctuation not counted) and the conjugation form
+    of the morpheme before it: most morphemes have none, and this runs for every one.
     """
 
-    __slots__ = ("_negations", "_position", "_predicate", "_previous_form")
+    __slots__ = ("_negations", "_predicate")
 
     # A duty is a negation followed this closely (in morphemes) by いけない, ならない, だめ.
     DUTY_DISTANCE = 4
 
     def __init__(self) -> None:
         self._predicate: str | None = None  # the last verb or adjective (normalised)
-        self._previous_form = ""  # conjugation form of the morpheme before
         self._negations: list[int] = []  # positions of negated content predicates
-        self._position = 0
 
     @property
     def negated(self) -> bool:
         return bool(self._negations)
 
-    def see(self, normalized: str, pos: str, conjugation_form: str) -> None:
-        self._position += 1
-        if normalized in NEGATIONS and pos in NEGATION_POS:
+    def see(self, role: int, normalized: str, position: int, previous_form: str) -> None:
+        if role == _NEGATION_ROLE:
             predicate = self._predicate
-            if predicate is None or self._previous_form.startswith(("終止形", "連体形")):
+            if predicate is None or previous_form.startswith(("終止形", "連体形")):
                 pass
             elif predicate not in NEGATED_FRAMES:
-                self._negations.append(self._position)
+                self._negations.append(position)
             elif predicate in OBLIGATIONS:
-                self._drop_duty()
-        elif normalized in OBLIGATION_WORDS:
-            self._drop_duty()
-        elif pos in PREDICATE_POS:
+                self._drop_duty(position)
+        elif role == _OBLIGATION_ROLE:
+            self._drop_duty(position)
+        elif role == _PREDICATE_ROLE:
             self._predicate = normalized
-        self._previous_form = conjugation_form
 
-    def _drop_duty(self) -> None:
-        if self._negations and self._position - self._negations[-1] <= self.DUTY_DISTANCE:
+    def _drop_duty(self, position: int) -> None:
+        if self._negations and position - self._negations[-1] <= self.DUTY_DISTANCE:
             self._negations.pop()
 
 
@@ -587,6 +623,9 @@ class TextNormalizer:
         # The same for whole dictionary words, by (word id, surface): most of an FAQ's
         # analysis time went into asking Sudachi's morphemes the same things again.
         self._word_facts: dict[tuple[int, str], _WordFacts] = {}
+        # What each word of the synonym table yields, by (text, canonical form): no more
+        # entries than the table has forms.
+        self._known_words: dict[tuple[str, str], _KnownWord] = {}
 
     def analyze(self, text: str) -> Analysis:
         folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]
@@ -620,6 +659,7 @@ class TextNormalizer:
         """`start`: where `text` begins in the folded text, if its offsets are the same."""
         terms, readings, term_readings = out.terms, out.readings, out.term_readings
         negation = _NegationTracker()
+        position, previous_form = 0, ""  # for the negation tracker
         facts_cache = self._word_facts
         for morpheme in self._tokenize(text):
             surface = morpheme.surface()
@@ -636,7 +676,10 @@ class TextNormalizer:
             if facts.silent:
                 continue  # Sudachi reads spaces and brackets as キゴウ: no reading for them
             readings.append(facts.reading)
-            negation.see(facts.normalized, facts.pos, facts.conjugation_form)
+            position += 1
+            if facts.negation_role:
+                negation.see(facts.negation_role, facts.normalized, position, previous_form)
+            previous_form = facts.conjugation_form
             if facts.ask_kind is not None:
                 out.ask_cues.add(facts.ask_kind)
             if facts.term is None:
@@ -703,6 +746,7 @@ class TextNormalizer:
             normalized=normalized,
             pos=pos,
             conjugation_form=part_of_speech[5],
+            negation_role=_negation_role(normalized, pos),
             ask_kind=kind,
             term=term,
             term_readings=tuple(term_readings),
@@ -715,10 +759,27 @@ class TextNormalizer:
         Sudachi may split such a word (マイナ + ポータル); its parts must not be mapped as
         synonyms on their own, or マイナポータル would count as マイナンバーカード.
         """
-        terms, readings, term_readings = out.terms, out.readings, out.term_readings
+        known = self._known_words.get((text, canonical))
+        if known is None:
+            known = self._known_words[(text, canonical)] = self._known_word_of(text, canonical)
+        terms = out.terms
+        terms.append(known.term)
+        out.readings.extend(known.readings)
+        for part, part_reading in known.parts:
+            if part not in terms:  # nor an earlier word's term or part in this text
+                terms.append(part)
+                out.parts.append(part)
+                if part_reading is not None:
+                    out.term_readings.append(part_reading)
+        if known.term_reading is not None:
+            out.term_readings.append(known.term_reading)
+
+    def _known_word_of(self, text: str, canonical: str) -> _KnownWord:
+        """What a word of the synonym table yields wherever it occurs (see
+        `_analyze_known_word`): the same every time, and the table is small."""
         term = sys.intern(to_hiragana(canonical))
-        terms.append(term)
-        first_reading = len(readings)
+        readings: list[str] = []
+        parts: list[tuple[str, tuple[str, str] | None]] = []
         for morpheme in self._tokenize(text):
             pos = morpheme.part_of_speech()[0]
             if pos in SILENT_POS:
@@ -727,7 +788,6 @@ class TextNormalizer:
             readings.append(surface if is_kana(surface) else morpheme.reading_form())
             if pos in DROPPED_POS:
                 continue
-            surface = morpheme.surface()
             pieces = [morpheme]
             if len(surface) >= 3 and not is_kana(surface):
                 pieces.extend(morpheme.split(self._split_a))
@@ -735,17 +795,18 @@ class TextNormalizer:
                 part = to_hiragana(fold(piece.normalized_form()))
                 if (
                     part != term
-                    and part not in terms
                     and part not in FRAME_TERMS
                     and self.synonyms.canonical_term(part) == part
                     and not (len(part) == 1 and is_kana(part))
                 ):
-                    terms.append(sys.intern(part))
-                    out.parts.append(part)
+                    part_reading = None
                     if piece.part_of_speech()[0] == "名詞" and not is_kana(piece.surface()):
-                        term_readings.append((part, _short_kana_fold(piece.reading_form())))
-        if not is_kana(text):
-            term_readings.append((term, kana_fold("".join(readings[first_reading:]))))
+                        part_reading = (part, _short_kana_fold(piece.reading_form()))
+                    parts.append((sys.intern(part), part_reading))
+        term_reading = None if is_kana(text) else (term, kana_fold("".join(readings)))
+        return _KnownWord(
+            term=term, readings=tuple(readings), parts=tuple(parts), term_reading=term_reading
+        )
 
     def _reading_of(self, word: str) -> str:
         """kana_fold() of the reading of one word written alone ("" for kana and unknowns).

@@ -18,10 +18,36 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from faq.textfold import fold, to_hiragana, to_katakana
 
 DEFAULT_SYNONYMS_PATH = Path(__file__).parent / "data" / "synonyms.tsv"
+
+
+def _longest_first(words: Iterable[str]) -> str:
+    """A pattern that matches the longest of `words` that begins at a place.
+
+    The words as a trie (私, 私書箱 → 私(?:書箱)?): the regular expression engine tries the
+    longer continuation first, so it finds the same match as the words one after another,
+    longest first, in about half the time (every text of the FAQ and every question is
+    searched).
+    """
+    trie: dict[str, dict[str, Any]] = {}
+    for word in words:
+        node = trie
+        for letter in word:
+            node = node.setdefault(letter, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(letter) + pattern(child) for letter, child in node.items() if letter]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(trie)
 
 
 def _spellings(text: str) -> set[str]:
@@ -74,10 +100,7 @@ class SynonymTable:
         self._surface_map = surface
         self._term_map = terms
         # Rewriting a form into itself is pointless except as protection of a longer word.
-        alternatives = sorted(surface, key=len, reverse=True)
-        self._pattern = (
-            re.compile("|".join(re.escape(a) for a in alternatives)) if alternatives else None
-        )
+        self._pattern = re.compile(_longest_first(surface)) if surface else None
 
     def rewrite(self, folded_text: str) -> str:
         """Replace every variant in an already folded text by its canonical form."""

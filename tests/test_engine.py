@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Literal
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from faq.engine import FaqEngine, MatchThresholds, RankingParameters
+from faq.engine import FaqEngine, MatchThresholds, RankingParameters, _BulkPostings
 from faq.types import Candidate, FaqDocument
 
 STATUSES = {"answered", "suggested", "fallback"}
@@ -689,6 +690,44 @@ def test_rebuild_replaces_everything(engine: FaqEngine) -> None:
     engine.rebuild([FESTIVAL_OLD])
     assert len(engine) == 1
     assert ids(engine.rank("暗証番号を忘れました", limit=100)) == ["festival"]
+
+
+def _postings(engine: FaqEngine) -> dict[str, list[tuple[str, list[int], bytes, int]]]:
+    """Each channel's postings and document frequencies, in the order of the index."""
+    return {
+        name: [
+            (term, slots.tolist(), weights.tobytes(), channel.doc_freq[term])
+            for term, (slots, weights) in channel.postings.items()
+        ]
+        for name, channel in engine._channels.items()
+    }
+
+
+def test_rebuild_builds_the_postings_that_entry_by_entry_insertion_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rebuild builds all postings in a few vectorised steps (in several for a large FAQ):
+    the index must be, weight for weight and in the same order, the one that inserting the
+    entries one by one gives (as `upsert` does)."""
+    odd = FaqDocument(  # texts of one letter, of none, and letters beyond the BMP
+        id="odd",
+        question="木🌲の剪定は？",
+        answer="木",
+        alternatives=("", "𠮷野家の前の木"),
+        keywords=("木", "？", "ｷ"),
+    )
+    documents = [*DOCUMENTS, FESTIVAL_OLD, replace(DOCUMENTS[0], id="bare", alternatives=()), odd]
+    one_by_one = FaqEngine()
+    analysed = [one_by_one._analyse(document) for document in documents]
+    one_by_one._set_average_lengths(analysed)
+    for item in analysed:
+        one_by_one._insert(item)
+    expected = _postings(one_by_one)
+    assert all(expected.values())
+    assert _postings(build(documents)) == expected
+    monkeypatch.setattr(_BulkPostings, "FLUSH_TOKENS", 16)  # gathered runs added in chunks
+    assert _postings(build(documents)) == expected
+    assert gc.isenabled()  # switched off during the build only
 
 
 # -- robustness -------------------------------------------------------------------------------

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faq.engine import FaqEngine
 from faq.normalize import TextNormalizer
 from faq.service import create_engine_from_settings
-from faq.synonyms import DEFAULT_SYNONYMS_PATH, SynonymGroup, SynonymTable, parse_synonym_text
+from faq.synonyms import (
+    DEFAULT_SYNONYMS_PATH,
+    SynonymGroup,
+    SynonymTable,
+    _longest_first,
+    parse_synonym_text,
+)
 from faq.textfold import fold
 from faq.types import FaqDocument
 from madoguchi.settings import Settings
@@ -24,6 +33,38 @@ def table() -> SynonymTable:
 
 def rewrite(table: SynonymTable, text: str) -> str:
     return table.rewrite(fold(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.sets(st.text(alphabet="あいうア*.\\", min_size=1, max_size=5), min_size=1),
+    text=st.text(alphabet="あいうア*.\\x", max_size=30),
+)
+def test_the_trie_pattern_finds_what_the_words_longest_first_find(
+    words: set[str], text: str
+) -> None:
+    """Forms are searched as a trie, which must find the same as the forms one after another,
+    longest first (the longest form that begins at the first place where any begins)."""
+    plain = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+    trie = re.compile(_longest_first(words))
+    assert [(m.start(), m.group()) for m in trie.finditer(text)] == [
+        (m.start(), m.group()) for m in plain.finditer(text)
+    ]
+
+
+def test_the_default_table_segments_the_faq_as_its_forms_longest_first(
+    table: SynonymTable,
+) -> None:
+    from faq.bench import synthetic_entries
+
+    forms = sorted(table._surface_map, key=len, reverse=True)
+    plain = re.compile("|".join(re.escape(form) for form in forms))
+    assert table._pattern is not None
+    for document in synthetic_entries(200):
+        text = fold(document.question + document.answer + "".join(document.alternatives))
+        assert [m.span() for m in table._pattern.finditer(text)] == [
+            m.span() for m in plain.finditer(text)
+        ]
 
 
 # -- parsing ----------------------------------------------------------------------------------
