@@ -333,7 +333,9 @@ class _Channel:
         weight_lists: list[array[float]] = []
         term_idfs: list[float] = []
         lengths: list[int] = []
-        for term in set(query_terms):
+        # In the question's order, not a set's: sums of floats then do not depend on the
+        # hash seed (the same ranking in every process).
+        for term in dict.fromkeys(query_terms):
             idf = self.idf(term, live_docs)
             if factors:
                 idf *= factors.get(term, 1.0)
@@ -997,7 +999,10 @@ class FaqEngine:
             return None
         top_slots = np.argpartition(-combined, depth - 1)[:depth]
         query_terms = frozenset(query_words)
-        idf = {term: words.idf(term, live) * factors.get(term, 1.0) for term in query_terms}
+        idf = {
+            term: words.idf(term, live) * factors.get(term, 1.0)
+            for term in dict.fromkeys(query_words)
+        }
         found = [
             (slot, entry_id)
             for slot in top_slots.tolist()
@@ -1039,7 +1044,7 @@ class FaqEngine:
                     _idf(self._field_freq.get(term, 0), units)
                     * factors.get(term, 1.0)
                     * words.weight_at(term, best)
-                    for term in query_terms
+                    for term in idf  # the question's order (see `_Channel.score`)
                 )
             else:
                 rarest = _idf(1, live)  # the IDF of a word of one entry
@@ -1243,14 +1248,15 @@ class FaqEngine:
                 if terms and phrasing.terms:
                     common = terms & phrasing.terms
                     if common:
-                        shared = sum(idf[t] for t in common)
+                        # fsum: a set's order depends on the hash seed, an exact sum does not
+                        shared = math.fsum(idf[t] for t in common)
                         mass = masses.get(phrasing.terms)
                         if mass is None:
-                            mass = masses[phrasing.terms] = sum(
+                            mass = masses[phrasing.terms] = math.fsum(
                                 words.idf(t, live) for t in phrasing.terms
                             )
                         # The query's mass plus the phrasing's words the query lacks.
-                        rest = mass - sum(words.idf(t, live) for t in common)
+                        rest = mass - math.fsum(words.idf(t, live) for t in common)
                         similarity = max(similarity, 2 * shared / (query_mass + rest + shared))
                 best = max(best, similarity)
             result.append(best)

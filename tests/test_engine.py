@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Literal
@@ -797,3 +800,32 @@ def test_match_never_raises(shared_engine: FaqEngine, text: str) -> None:
     for candidate in result.candidates:
         assert 0.0 <= candidate.score <= 1.0
         assert candidate.faq_id in shared_engine
+
+
+_RANK_IN_A_FRESH_PROCESS = """
+import json
+from faq.bench import synthetic_entries, synthetic_queries
+from faq.engine import FaqEngine
+entries = synthetic_entries(2000)
+engine = FaqEngine()
+engine.rebuild(entries)
+queries = synthetic_queries(entries, 1000)[880:960]
+print(json.dumps([[(c.faq_id, c.score) for c in engine.rank(q)] for q in queries]))
+"""
+
+
+def test_rankings_do_not_depend_on_the_hash_seed() -> None:
+    """Two processes (two string hash seeds) rank alike: sums of floats must not follow the
+    order of a set. With sums over sets, one of these questions changed a score."""
+    outputs = []
+    for seed in ("0", "1"):
+        done = subprocess.run(
+            [sys.executable, "-c", _RANK_IN_A_FRESH_PROCESS],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
