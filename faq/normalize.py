@@ -532,7 +532,6 @@ class _WordFacts:
     reading: str = ""
     kana_surface: bool = False
     normalized: str = ""
-    pos: str = ""
     conjugation_form: str = ""
     negation_role: int = _NO_ROLE
     ask_kind: str | None = None
@@ -744,7 +743,6 @@ class TextNormalizer:
             reading=reading,
             kana_surface=kana_surface,
             normalized=normalized,
-            pos=pos,
             conjugation_form=part_of_speech[5],
             negation_role=_negation_role(normalized, pos),
             ask_kind=kind,

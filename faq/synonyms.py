@@ -108,12 +108,9 @@ class SynonymTable:
             return folded_text
         return self._pattern.sub(lambda m: self._surface_map[m.group(0)], folded_text)
 
-    def segments(self, folded_text: str) -> list[tuple[str, str | None]]:
-        """The text cut at every known form: (text, canonical form, or None for free text)."""
-        return [(text, canonical) for _start, text, canonical in self.located_segments(folded_text)]
-
     def located_segments(self, folded_text: str) -> list[tuple[int, str, str | None]]:
-        """`segments`, each with where it starts in `folded_text`."""
+        """The text cut at every known form: (where it starts in `folded_text`, text,
+        canonical form or None for free text)."""
         if self._pattern is None:
             return [(0, folded_text, None)]
         pieces: list[tuple[int, str, str | None]] = []
