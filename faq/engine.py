@@ -290,6 +290,17 @@ class _Channel:
             entry[1].append(wtf / (k1 + wtf))
         self.doc_freq.update(weighted_tf.keys())  # counted in C: this loop runs per term
 
+    def extend(self, term: str, slots: bytes, weights: bytes) -> None:
+        """Append postings of one term made elsewhere (a rebuild's `_BulkPostings`): slots
+        as int32 and saturated weights as float32 bytes, slots after the term's last."""
+        self._idf_cache.clear()
+        entry = self.postings.get(term)
+        if entry is None:
+            entry = self.postings[term] = (array("i"), array("f"))
+        entry[0].frombytes(slots)
+        entry[1].frombytes(weights)
+        self.doc_freq[term] += len(slots) // 4
+
     def forget(self, terms: Iterable[str]) -> None:
         self._idf_cache.clear()
         for term in terms:
@@ -494,7 +505,6 @@ class _BulkPostings:
     def flush(self) -> None:
         """Add the gathered runs to the channel's postings."""
         channel = self._channel
-        channel._idf_cache.clear()
         if not self._gathered:
             self._clear()
             return
@@ -547,16 +557,11 @@ class _BulkPostings:
         bounds = [*term_starts.tolist(), len(posting_codes)]
         first_seen = position[first][term_starts]
         term_codes = posting_codes[term_starts].tolist()
-        postings, doc_freq = channel.postings, channel.doc_freq
         for index in np.argsort(first_seen).tolist():
-            begin, end = bounds[index], bounds[index + 1]
-            text = self._term(term_codes[index])
-            entry = postings.get(text)
-            if entry is None:
-                entry = postings[text] = (array("i"), array("f"))
-            entry[0].frombytes(slot_bytes[4 * begin : 4 * end])
-            entry[1].frombytes(weight_bytes[4 * begin : 4 * end])
-            doc_freq[text] += end - begin
+            begin, end = 4 * bounds[index], 4 * bounds[index + 1]
+            channel.extend(
+                self._term(term_codes[index]), slot_bytes[begin:end], weight_bytes[begin:end]
+            )
         self._clear()
 
     def _clear(self) -> None:
