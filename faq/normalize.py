@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from faq.synonyms import SynonymTable
-from faq.textfold import fold, to_hiragana
+from faq.textfold import fold, to_hiragana, to_katakana
 
 __all__ = [
     "ASK_KINDS",
@@ -401,6 +401,12 @@ _DIALECT_CUES = re.compile(
 )
 
 
+# Hiragana runs with a long-vowel mark, where loanwords typed in hiragana are (かーど).
+_HIRAGANA_LOANWORD_RUN_RE = re.compile(r"[\u3041-\u3096ー]*[\u3041-\u3096]ー[\u3041-\u3096ー]*")
+_MAX_LOANWORD_LENGTH = 10
+_MAX_LOANWORD_MARKS = 20
+
+
 def standardize_dialect(text: str) -> str:
     if _DIALECT_CUES.search(text) is None:
         return text
@@ -625,6 +631,8 @@ class TextNormalizer:
         # What each word of the synonym table yields, by (text, canonical form): no more
         # entries than the table has forms.
         self._known_words: dict[tuple[str, str], _KnownWord] = {}
+        # Whether a katakana string reads as common nouns (see `_katakana_loanwords`).
+        self._loanwords: dict[str, bool] = {}
 
     def analyze(self, text: str) -> Analysis:
         folded = fold(text[: MAX_ANALYZED_CHARS * 2])[:MAX_ANALYZED_CHARS]
@@ -635,7 +643,8 @@ class TextNormalizer:
         located = standard == folded
         for start, segment, canonical in self.synonyms.located_segments(standard):
             if canonical is None:
-                self._analyze_free_text(segment, out, start if located else None)
+                text = self._katakana_loanwords(segment)
+                self._analyze_free_text(text, out, start if located else None)
             else:
                 self._analyze_known_word(segment, canonical, out)
         only_parts: frozenset[str] = frozenset()
@@ -653,6 +662,61 @@ class TextNormalizer:
             ask_cues=frozenset(out.ask_cues),
             kana_terms=tuple(out.kana_terms),
         )
+
+    def _katakana_loanwords(self, text: str) -> str:
+        """`text` with loanwords typed in hiragana (かーど, ぱすわーど) in katakana.
+
+        Sudachi knows loanwords in katakana only: かーど became the particles か and ど and
+        was lost. Around each long-vowel mark of a hiragana run, the longest stretch that
+        Sudachi reads in katakana as common nouns (カード; フリー + ダイヤル) is converted.
+        The length stays, so offsets into the folded text stay true.
+        """
+        if "ー" not in text:
+            return text
+        chars = list(text)
+        looked_at = 0
+        for run in _HIRAGANA_LOANWORD_RUN_RE.finditer(text):
+            begin, end = run.span()
+            floor, mark = begin, begin + 1
+            while (mark := text.find("ー", mark, end)) != -1:
+                looked_at += 1
+                if looked_at > _MAX_LOANWORD_MARKS:  # bounded work for pathological input
+                    return "".join(chars)
+                found = self._loanword_around(text, max(floor, mark - 5), mark, end)
+                if found is None:
+                    mark += 1
+                    continue
+                start, stop = found
+                chars[start:stop] = to_katakana(text[start:stop])
+                floor = mark = stop
+        return "".join(chars)
+
+    def _loanword_around(
+        self, text: str, lowest: int, mark: int, end: int
+    ) -> tuple[int, int] | None:
+        """The longest stretch [start, stop) holding the letter before `mark` and the mark
+        itself, at least three letters, that reads in katakana as common nouns."""
+        for length in range(min(_MAX_LOANWORD_LENGTH, end - lowest), 2, -1):
+            for start in range(lowest, mark):
+                stop = start + length
+                if mark < stop <= end and self._is_loanword(to_katakana(text[start:stop])):
+                    return start, stop
+        return None
+
+    def _is_loanword(self, katakana: str) -> bool:
+        known = self._loanwords.get(katakana)
+        if known is None:
+            if len(self._loanwords) > 20_000:  # bounded: questions bring new strings
+                self._loanwords.clear()
+            morphemes = self._tokenize(katakana)
+            known = self._loanwords[katakana] = bool(morphemes) and all(
+                not m.is_oov()
+                and m.part_of_speech()[0] == "名詞"
+                and m.part_of_speech()[1] != "固有名詞"  # ふりーだ is no name (フリーダ)
+                and len(m.surface()) >= 2
+                for m in morphemes
+            )
+        return known
 
     def _analyze_free_text(self, text: str, out: _Collected, start: int | None = None) -> None:
         """`start`: where `text` begins in the folded text, if its offsets are the same."""

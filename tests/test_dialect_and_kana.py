@@ -225,3 +225,27 @@ def test_kana_verbs_meet_the_faqs_verbs_by_dictionary_form() -> None:
     # 使え of 使えますか is indexed by つかえる (dictionary form) and つかう (normalised).
     assert "使う" in engine._words_in_kana(analysis.folded, analysis.terms)
     assert "使う" in engine._words_in_kana("つかう", ())
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("みちで　かーど　おとしたかも", {"かーど"}),  # was か + ど, both dropped
+        ("つうちかーどしかもってない", {"通知", "かーど", "持つ"}),
+        ("あぷりをだうんろーどするには", {"あぷり", "だうんろーど"}),
+        ("ふりーだいやるは", {"ふりー", "だいやる"}),  # two nouns, not the name フリーダ
+    ],
+)
+def test_loanwords_typed_in_hiragana_are_read_as_in_katakana(
+    question: str, words: set[str]
+) -> None:
+    normalizer = TextNormalizer()
+    assert words <= set(normalizer.analyze(question).terms)
+    assert "ふりーだ" not in normalizer.analyze(question).terms
+
+
+def test_hiragana_without_loanwords_is_left_alone() -> None:
+    normalizer = TextNormalizer()
+    assert normalizer.analyze("えーと、あー").terms == ()
+    # A synonym written in hiragana is still the table's word, not a loanword in parts.
+    assert normalizer.analyze("まいなぽーたる").terms == normalizer.analyze("マイナポータル").terms
