@@ -477,6 +477,113 @@ def first_sentence(text: str) -> str:
     return ""
 
 
+# Conjugation (questions typed in kana: すぎた, とれない, もってない meet 過ぎる, 取れる, 持つ).
+# A godan verb's last kana and the kana of its stems: 未然 (+ない), 連用 (+ます), 仮定 and
+# potential (+る, +ば), volitional (+う), and the onbin before て/た (書いて, 持って, 読んで).
+_GODAN_ROWS = {
+    "う": ("わ", "い", "え", "お", "っ"),
+    "く": ("か", "き", "け", "こ", "い"),
+    "ぐ": ("が", "ぎ", "げ", "ご", "い"),
+    "す": ("さ", "し", "せ", "そ", "し"),
+    "つ": ("た", "ち", "て", "と", "っ"),
+    "ぬ": ("な", "に", "ね", "の", "ん"),
+    "ぶ": ("ば", "び", "べ", "ぼ", "ん"),
+    "む": ("ま", "み", "め", "も", "ん"),
+    "る": ("ら", "り", "れ", "ろ", "っ"),
+}
+# What follows each stem in the forms generated (longer ones let a form inside a run reach
+# the engine's minimum reading length: もってない, とられた).
+_AFTER_CONTINUATIVE = ("", "ます", "ました", "ません", "たい", "たく", "たかった")
+_AFTER_NEGATIVE = ("ない", "なかった", "なく", "なきゃ", "ず")
+_AFTER_PASSIVE = ("る", "た", "て", "ない", "なかった", "ます")  # after 〜れ / 〜られ
+_AFTER_POTENTIAL = ("る", "ない", "なかった", "なく", "た", "て", "ます", "ません", "ば")
+_AFTER_TE = ("", "る", "た", "ない", "なかった", "いる", "いない", "いた", "ます", "しまった")
+_AFTER_TA = ("", "ら")
+
+
+def _te_forms(te: str, ta: str) -> list[str]:
+    return [te + end for end in _AFTER_TE] + [ta + end for end in _AFTER_TA]
+
+
+@lru_cache(maxsize=16_384)
+def conjugated_readings(reading: str, conjugation: str) -> tuple[str, ...]:
+    """kana_fold() readings of common conjugated forms of a verb or adjective.
+
+    `reading` is the folded reading of its dictionary form, `conjugation` Sudachi's
+    conjugation type of it (五段-カ行, 下一段-ラ行, サ行変格, カ行変格, 形容詞). Rules of the
+    grammar, not a word list; () for a type it does not know. The dictionary form itself is
+    not among them.
+    """
+    forms: list[str] = []
+    if len(reading) < 2:
+        return ()
+    if conjugation.startswith("五段"):
+        row = _GODAN_ROWS.get(reading[-1])
+        if row is None:
+            return ()
+        base = reading[:-1]
+        a, i, e, o, onbin = row
+        if reading.endswith(("いく", "ゆく")):  # 行く: 行って, not 行いて
+            onbin = "っ"
+        voiced = reading[-1] in "ぐぬぶむ"
+        forms += [base + i + end for end in _AFTER_CONTINUATIVE]
+        forms += [base + a + end for end in _AFTER_NEGATIVE]
+        forms += [base + a + "れ" + end for end in _AFTER_PASSIVE]
+        forms += [base + e + end for end in _AFTER_POTENTIAL]
+        forms.append(base + o + "う")
+        forms += _te_forms(
+            base + onbin + ("で" if voiced else "て"), base + onbin + ("だ" if voiced else "た")
+        )
+    elif conjugation.startswith(("上一段", "下一段")):
+        if reading[-1] != "る":
+            return ()
+        stem = reading[:-1]
+        forms += [stem + end for end in _AFTER_CONTINUATIVE]
+        forms += [stem + end for end in _AFTER_NEGATIVE]
+        forms += [stem + "られ" + end for end in _AFTER_PASSIVE]
+        forms += [stem + "れ" + end for end in _AFTER_PASSIVE]  # ら抜き: 見れる
+        forms += [stem + "れば", stem + "よう"]
+        forms += _te_forms(stem + "て", stem + "た")
+    elif conjugation == "サ行変格":
+        if not reading.endswith("する"):
+            return ()
+        base = reading[:-2]
+        forms += [base + "し" + end for end in _AFTER_CONTINUATIVE]
+        forms += [base + "し" + end for end in _AFTER_NEGATIVE]
+        forms += [base + "され" + end for end in _AFTER_PASSIVE]
+        forms += [base + "できる", base + "できない", base + "すれば", base + "しよう"]
+        forms += _te_forms(base + "して", base + "した")
+    elif conjugation == "カ行変格":
+        if not reading.endswith("くる"):
+            return ()
+        base = reading[:-2]
+        forms += [base + "き" + end for end in _AFTER_CONTINUATIVE]
+        forms += [base + "こ" + end for end in _AFTER_NEGATIVE]
+        forms += [base + "こられ" + end for end in _AFTER_PASSIVE]
+        forms += [base + "これ" + end for end in _AFTER_PASSIVE]
+        forms += [base + "くれば", base + "こよう"]
+        forms += _te_forms(base + "きて", base + "きた")
+    elif conjugation == "形容詞":
+        if reading[-1] != "い":
+            return ()
+        stem = reading[:-1]
+        forms += [
+            stem + end
+            for end in (
+                "く",
+                "くない",
+                "くなかった",
+                "かった",
+                "くて",
+                "ければ",
+                "くなった",
+                "くなる",
+                "くなって",
+            )
+        ]
+    return tuple(dict.fromkeys(f for f in map(kana_fold, forms) if f and f != reading))
+
+
 @dataclass(frozen=True, slots=True)
 class Analysis:
     """What the engine needs of one text."""
@@ -500,6 +607,11 @@ class Analysis:
     # こうきんうけとりこうざ), which the engine drops where it finds an FAQ word by reading.
     # Empty when a dialect rule changed the text (the offsets would not be `folded`'s).
     kana_terms: tuple[tuple[int, int, int], ...] = ()
+    # (term, readings of its conjugated forms) of the verbs and adjectives not written in
+    # kana (see `conjugated_readings`): lets the engine recognise 過ぎる in すぎた.
+    conjugations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (start, end) in `folded` of the words of the synonym table (ひっこし → 引っ越し).
+    known_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -513,6 +625,8 @@ class _Collected:
     negated: bool = False
     ask_cues: set[str] = field(default_factory=set)
     kana_terms: list[tuple[int, int, int]] = field(default_factory=list)
+    conjugations: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    known_spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 # What a morpheme is to `_NegationTracker` (`negation_role`): nothing, a negation, a word of
@@ -544,6 +658,7 @@ class _WordFacts:
     term: str | None = None  # None: not a content word
     term_readings: tuple[tuple[str, str], ...] = ()
     parts: tuple[tuple[str, tuple[str, str] | None], ...] = ()  # (part, its term reading)
+    conjugations: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 _SILENT_WORD = _WordFacts(silent=True)
@@ -641,12 +756,16 @@ class TextNormalizer:
         out = _Collected()
         standard = standardize_dialect(folded)
         located = standard == folded
-        for start, segment, canonical in self.synonyms.located_segments(standard):
+        segments = self.synonyms.located_segments(standard)
+        for number, (start, segment, canonical) in enumerate(segments):
             if canonical is None:
                 text = self._katakana_loanwords(segment)
                 self._analyze_free_text(text, out, start if located else None)
             else:
                 self._analyze_known_word(segment, canonical, out)
+                if located:
+                    end = segments[number + 1][0] if number + 1 < len(segments) else len(folded)
+                    out.known_spans.append((start, end))
         only_parts: frozenset[str] = frozenset()
         if out.parts:
             as_part = Counter(out.parts)
@@ -661,6 +780,8 @@ class TextNormalizer:
             negated=out.negated,
             ask_cues=frozenset(out.ask_cues),
             kana_terms=tuple(out.kana_terms),
+            conjugations=tuple(out.conjugations),
+            known_spans=tuple(out.known_spans),
         )
 
     def _katakana_loanwords(self, text: str) -> str:
@@ -752,6 +873,8 @@ class TextNormalizer:
                 out.kana_terms.append((len(terms), begin, begin + len(surface)))
             terms.append(facts.term)
             term_readings.extend(facts.term_readings)
+            if facts.conjugations:
+                out.conjugations.extend(facts.conjugations)
             for sub, sub_reading in facts.parts:
                 terms.append(sub)
                 out.parts.append(sub)
@@ -770,6 +893,7 @@ class TextNormalizer:
         reading = surface if kana_surface else morpheme.reading_form()
         term = None if pos in DROPPED_POS else self._term(normalized)
         term_readings: list[tuple[str, str]] = []
+        conjugations: list[tuple[str, tuple[str, ...]]] = []
         parts: list[tuple[str, tuple[str, str] | None]] = []
         if term is not None:
             # Nouns by their reading; verbs and adjectives, whose reading changes with
@@ -783,10 +907,7 @@ class TextNormalizer:
             if pos == "名詞" and not kana_surface:
                 term_readings.append((term, _short_kana_fold(morpheme.reading_form())))
             elif pos in PREDICATE_POS and not kana_surface:
-                for form in dict.fromkeys((morpheme.dictionary_form(), normalized)):
-                    form_reading = self._reading_of(form)
-                    if form_reading:
-                        term_readings.append((term, form_reading))
+                self._predicate_readings(morpheme, normalized, term, term_readings, conjugations)
             # Compounds (暗証番号) also count by their parts (暗証, 番号), so that a question
             # with only a part still meets them.
             if len(surface) >= 3 and not kana_surface:
@@ -813,7 +934,26 @@ class TextNormalizer:
             term=term,
             term_readings=tuple(term_readings),
             parts=tuple(parts),
+            conjugations=tuple(conjugations),
         )
+
+    def _predicate_readings(
+        self,
+        morpheme: Any,
+        normalized: str,
+        term: str,
+        term_readings: list[tuple[str, str]],
+        conjugations: list[tuple[str, tuple[str, ...]]],
+    ) -> None:
+        """Adds the readings of a verb's or adjective's dictionary and normalised forms, and
+        of their conjugated forms (see `conjugated_readings`)."""
+        for form in dict.fromkeys((morpheme.dictionary_form(), normalized)):
+            form_reading, conjugation = self._reading_of(form)
+            if form_reading:
+                term_readings.append((term, form_reading))
+                forms = conjugated_readings(form_reading, conjugation)
+                if forms:
+                    conjugations.append((term, forms))
 
     def _analyze_known_word(self, text: str, canonical: str, out: _Collected) -> None:
         """A word of the synonym table (already canonical): one term, plus its own parts.
@@ -870,17 +1010,18 @@ class TextNormalizer:
             term=term, readings=tuple(readings), parts=tuple(parts), term_reading=term_reading
         )
 
-    def _reading_of(self, word: str) -> str:
-        """kana_fold() of the reading of one word written alone ("" for kana and unknowns).
+    def _reading_of(self, word: str) -> tuple[str, str]:
+        """kana_fold() of the reading of one word written alone ("" for kana and unknowns),
+        and its conjugation type ("*" for words that do not conjugate).
 
         Called once per dictionary word (see `_word_facts_of`), so it needs no cache of its own.
         """
         if is_kana(word):
-            return ""
+            return "", ""
         morphemes = self._tokenize(word)
         if len(morphemes) == 1 and not morphemes[0].is_oov():
-            return kana_fold(morphemes[0].reading_form())
-        return ""
+            return kana_fold(morphemes[0].reading_form()), morphemes[0].part_of_speech()[4]
+        return "", ""
 
     def _tokenize(self, text: str) -> list[Any]:
         try:
