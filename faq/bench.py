@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from faq.types import FaqDocument
@@ -228,13 +229,16 @@ def _peak_rss_mb() -> float:
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
-def measure_one(size: int, queries: int) -> dict[str, Any]:
-    """Build and query one engine in this process (the child of `run`)."""
+def measure_one(size: int, queries: int, word_vectors: str = "") -> dict[str, Any]:
+    """Build and query one engine in this process (the child of `run`), with the word-vector
+    table in the folder `word_vectors` if there is one, as the app would."""
     from faq.engine import FaqEngine
+    from faq.wordvectors import load_word_vectors
 
     documents = synthetic_entries(size)
     texts = synthetic_queries(documents, queries)
-    engine = FaqEngine()
+    vectors = load_word_vectors(Path(word_vectors)) if word_vectors else None
+    engine = FaqEngine(word_vectors=vectors)
     engine.match("ウォームアップ")  # loads the Sudachi dictionary outside the timings
     rss_before = _peak_rss_mb()
     started = time.perf_counter()
@@ -254,14 +258,15 @@ def measure_one(size: int, queries: int) -> dict[str, Any]:
         "query_ms_p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "rss_before_index_mb": round(rss_before, 1),
+        "word_vectors": vectors is not None,
     }
 
 
-def run(sizes: Sequence[int], queries: int) -> dict[str, Any]:
+def run(sizes: Sequence[int], queries: int, word_vectors: str = "") -> dict[str, Any]:
     results = []
     for size in sizes:
         completed = subprocess.run(
-            [sys.executable, "-m", "faq.bench", str(size), str(queries)],
+            [sys.executable, "-m", "faq.bench", str(size), str(queries), word_vectors],
             check=True,
             capture_output=True,
             text=True,
@@ -294,8 +299,10 @@ def format_run(report: dict[str, Any]) -> str:
         f"{r['query_ms_p99']:>7.2f}  {r['peak_rss_mb']:>12.1f}  [{r['rss_before_index_mb']:.1f}]"
         for r in report["results"]
     )
+    with_vectors = any(r.get("word_vectors") for r in report["results"])
+    lines.append(f"word vectors: {'yes' if with_vectors else 'no (no table)'}")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure_one(int(sys.argv[1]), int(sys.argv[2]))))
+    print(json.dumps(measure_one(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:4])))

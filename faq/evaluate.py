@@ -54,6 +54,8 @@ class EvaluationReport:
     answered_precision: float | None = None
     threshold_table: list[dict[str, float]] = field(default_factory=list)
     suggest_table: list[dict[str, float]] = field(default_factory=list)
+    # Whether the engine had a word-vector table (`madoguchi faq vectors`): rankings differ.
+    word_vectors: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -72,6 +74,7 @@ class EvaluationReport:
         if self.answered_share is not None:
             data["answered_share"] = round(self.answered_share, 4)
             data["answered_precision"] = round(self.answered_precision or 0.0, 4)
+        data["word_vectors"] = self.word_vectors
         data["threshold_table"] = self.threshold_table
         data["suggest_table"] = self.suggest_table
         return data
@@ -241,6 +244,7 @@ def evaluate(engine: FaqEngine, faq_path: Path, queries_path: Path) -> Evaluatio
         answered_precision=rates["answered_precision"],
         threshold_table=threshold_table(outcomes, engine.thresholds),
         suggest_table=suggest_table(outcomes, engine.thresholds),
+        word_vectors=engine.word_vectors is not None,
     )
 
 
@@ -253,6 +257,7 @@ def format_report(report: EvaluationReport) -> str:
         f"MRR@10             {report.mrr_at_10:.3f}",
         f"index build        {report.index_build_s:.3f} s",
         f"query latency      p50 {report.query_ms_p50:.2f} ms, p99 {report.query_ms_p99:.2f} ms",
+        f"word vectors       {'yes' if report.word_vectors else 'no (no table)'}",
     ]
     if report.fallback_recall is not None:
         lines.append(f"fallback recall    {report.fallback_recall:.3f}")

@@ -14,6 +14,7 @@ from faq.engine import FaqEngine, MatchThresholds
 from faq.normalize import TextNormalizer
 from faq.synonyms import SynonymTable
 from faq.types import Candidate, MatchStatus
+from faq.wordvectors import WordVectors, load_word_vectors
 from madoguchi.settings import Settings, TownInfo
 
 _PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
@@ -33,7 +34,18 @@ def create_engine_from_settings(settings: Settings) -> FaqEngine:
     synonyms = SynonymTable.default()
     if settings.faq_synonyms_file:
         synonyms = synonyms.extended_from_files([Path(settings.faq_synonyms_file)])
-    return FaqEngine(TextNormalizer(synonyms), thresholds_from_settings(settings))
+    return FaqEngine(
+        TextNormalizer(synonyms),
+        thresholds_from_settings(settings),
+        word_vectors=word_vectors_from_settings(settings),
+    )
+
+
+def word_vectors_from_settings(settings: Settings) -> WordVectors | None:
+    """The word-vector table the settings name, mapped; None when unset or not built."""
+    if not settings.faq_word_vectors:
+        return None
+    return load_word_vectors(Path(settings.faq_word_vectors))
 
 
 def render_answer(text: str, town: TownInfo) -> str:

@@ -142,11 +142,48 @@ def cmd_faq_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_faq_bench(_settings: Settings, args: argparse.Namespace) -> int:
+def cmd_faq_vectors(settings: Settings, args: argparse.Namespace) -> int:
+    """Build the word-vector table from the ja_ginza wheel (downloaded from PyPI unless given).
+
+    An install step (`make` runs it), never done by the running app.
+    """
+    import subprocess
+    import tempfile
+    import zipfile
+
+    from faq.wordvectors import JA_GINZA_REQUIREMENT, build_table, load_word_vectors
+
+    folder = Path(args.out or settings.faq_word_vectors or "")
+    if not str(folder) or str(folder) == ".":
+        return _fail("vectors: no folder (--out or MADOGUCHI_FAQ_WORD_VECTORS)")
+    if not args.force and load_word_vectors(folder) is not None:
+        print(f"word vectors already in {folder} (--force builds them again)")
+        return 0
+    with tempfile.TemporaryDirectory() as download:
+        wheel = Path(args.wheel) if args.wheel else None
+        if wheel is None:
+            print(f"downloading {JA_GINZA_REQUIREMENT} from PyPI (about 60 MB) ...")
+            command = [sys.executable, "-m", "pip", "download", JA_GINZA_REQUIREMENT]
+            command += ["--no-deps", "--only-binary", ":all:", "--quiet", "-d", download]
+            command += ["--disable-pip-version-check"]
+            if subprocess.run(command, check=False).returncode != 0:
+                return _fail("vectors: the download failed; the engine works without vectors")
+            wheel = next(Path(download).glob("*.whl"), None)
+            if wheel is None:
+                return _fail("vectors: pip downloaded no wheel")
+        try:
+            words = build_table(wheel, folder)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            return _fail(f"vectors: {wheel}: not a usable ja_ginza wheel ({error})")
+    print(f"word vectors for {words} words written to {folder}")
+    return 0
+
+
+def cmd_faq_bench(settings: Settings, args: argparse.Namespace) -> int:
     from faq.bench import format_run, run
 
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-    report = run(sizes, args.queries)
+    report = run(sizes, args.queries, settings.faq_word_vectors)
     if args.json:
         _print_json(report)
     else:
@@ -559,6 +596,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--queries", required=True, help="labelled questions, JSON Lines")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=cmd_faq_evaluate)
+
+    vec = faq_commands.add_parser(
+        "vectors", help="build the word-vector table (install step; downloads from PyPI)"
+    )
+    vec.add_argument("--wheel", help="a ja_ginza wheel already on disk (no download)")
+    vec.add_argument("--out", help="table folder (default: MADOGUCHI_FAQ_WORD_VECTORS)")
+    vec.add_argument("--force", action="store_true", help="build even if a table is there")
+    vec.set_defaults(handler=cmd_faq_vectors)
 
     bench = faq_commands.add_parser("bench", help="engine speed and memory by FAQ size")
     bench.add_argument("--sizes", default="2000,20000")

@@ -20,6 +20,7 @@ from faq.thresholds import MatchThresholds
 _THRESHOLDS = MatchThresholds()  # defaults of the FAQ outcome thresholds
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/madoguchi.sqlite3"
+DEFAULT_WORD_VECTORS_DIR = "./var/word_vectors"
 
 # Marked samples: shown to residents until staff configure the real values.
 SAMPLE_MARK = "（サンプル・要設定）"
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     faq_max_candidates: int = Field(default=_THRESHOLDS.max_candidates, ge=1, le=20)
     # Extra synonym table (same format as faq/data/synonyms.tsv) that staff maintain.
     faq_synonyms_file: str | None = None
+    # Folder of the word-vector table (`madoguchi faq vectors` builds it; `make` runs that).
+    # Empty: no vectors. Without a table there the engine simply works without them.
+    faq_word_vectors: str = DEFAULT_WORD_VECTORS_DIR
     # How often a running app looks for FAQ edits made elsewhere (CSV import, other instances).
     faq_refresh_seconds: float = Field(default=10.0, gt=0.0, le=3600.0)
 

@@ -119,6 +119,14 @@ def _is_deployment_variable(name: str) -> bool:
     return name.startswith("MADOGUCHI_") or name in DEPLOYMENT_VARIABLES
 
 
+@pytest.fixture(autouse=True)
+def _without_word_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines built from settings get no word-vector table, whether or not `make` built one
+    in ./var: rankings in the tests do not depend on the checkout (test_wordvectors.py gives
+    its engines small tables of its own)."""
+    monkeypatch.setenv("MADOGUCHI_FAQ_WORD_VECTORS", "")
+
+
 @pytest.fixture
 def isolated_settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No deployment variables and no `.env` (cwd is tmp_path): Settings see defaults only."""

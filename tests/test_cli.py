@@ -346,3 +346,22 @@ def test_logged_messages_and_tracebacks_mask_phone_numbers() -> None:
     assert "update 12 failed" in text  # short numbers stay readable
     assert "ValueError" in text and "Failing row contains" in text
     assert record.exc_info is not None  # the original record is left as it was
+
+
+def test_faq_vectors_builds_the_table_once(cli_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.test_wordvectors import fake_ginza_wheel
+
+    wheel = fake_ginza_wheel(tmp_path)
+    built = ok(run_cli("faq", "vectors", "--wheel", str(wheel), env=cli_env, cwd=tmp_path))
+    assert "3 words" in built
+    assert (tmp_path / "var" / "word_vectors" / "vectors.npy").is_file()  # the default folder
+    again = ok(run_cli("faq", "vectors", "--wheel", str(wheel), env=cli_env, cwd=tmp_path))
+    assert "already" in again
+    broken = tmp_path / "broken.whl"
+    broken.write_bytes(b"not a zip")
+    result = run_cli(
+        "faq", "vectors", "--wheel", str(broken), "--out", "other", env=cli_env, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "vectors:" in result.stderr
+    assert not (tmp_path / "other" / "vectors.npy").exists()
