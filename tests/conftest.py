@@ -8,12 +8,16 @@ freshly migrated, empty database of its own.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -148,3 +152,34 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["MADOGUCHI_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'madoguchi.sqlite3'}"
     env["PYTHONIOENCODING"] = "utf-8"
     return env
+
+
+# -- word vectors (test_wordvectors.py, test_cli.py) ---------------------------------------------
+
+
+def _msgpack_map(items: dict[int, int]) -> bytes:
+    """A msgpack map as spaCy writes key2row (uint64 keys, small rows)."""
+    out = bytearray(b"\xde" + len(items).to_bytes(2, "big"))
+    for key, row in items.items():
+        out += b"\xcf" + key.to_bytes(8, "big")
+        out += bytes([row]) if row < 0x80 else b"\xcd" + row.to_bytes(2, "big")
+    return bytes(out)
+
+
+@pytest.fixture
+def fake_ginza_wheel(tmp_path: Path) -> Path:
+    """A wheel laid out like ja_ginza's: vocab strings, key2row by MurmurHash64A, vectors
+    (盗難, カード, 引っ越し have rows; no-vector has none)."""
+    from faq.wordvectors import murmurhash64a
+
+    strings = ["盗難", "カード", "引っ越し", "no-vector"]
+    rows = {murmurhash64a(w.encode()): r for r, w in enumerate(strings[:3])}
+    vectors = np.array([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]], dtype=np.float32)
+    wheel = tmp_path / "ja_ginza-5.3.0-py3-none-any.whl"
+    buffer = io.BytesIO()
+    np.save(buffer, vectors)
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("ja_ginza/ja_ginza-5.3.0/vocab/strings.json", json.dumps(strings))
+        archive.writestr("ja_ginza/ja_ginza-5.3.0/vocab/key2row", _msgpack_map(rows))
+        archive.writestr("ja_ginza/ja_ginza-5.3.0/vocab/vectors", buffer.getvalue())
+    return wheel

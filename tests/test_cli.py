@@ -348,10 +348,10 @@ def test_logged_messages_and_tracebacks_mask_phone_numbers() -> None:
     assert record.exc_info is not None  # the original record is left as it was
 
 
-def test_faq_vectors_builds_the_table_once(cli_env: dict[str, str], tmp_path: Path) -> None:
-    from tests.test_wordvectors import fake_ginza_wheel
-
-    wheel = fake_ginza_wheel(tmp_path)
+def test_faq_vectors_builds_the_table_once(
+    cli_env: dict[str, str], tmp_path: Path, fake_ginza_wheel: Path
+) -> None:
+    wheel = fake_ginza_wheel
     built = ok(run_cli("faq", "vectors", "--wheel", str(wheel), env=cli_env, cwd=tmp_path))
     assert "3 words" in built
     assert (tmp_path / "var" / "word_vectors" / "vectors.npy").is_file()  # the default folder
