@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from faq.textfold import without_surrogates
+
 MASK = "＊＊＊"
 MIN_DIGITS = 7
 
@@ -37,6 +39,7 @@ def _mask_number(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """The text with phone numbers, long digit runs and e-mail addresses masked."""
-    text = _EMAIL_RE.sub(MASK, text)
+    """The text with phone numbers, long digit runs and e-mail addresses masked (and without
+    lone surrogates, which no database would store)."""
+    text = _EMAIL_RE.sub(MASK, without_surrogates(text))
     return _NUMBER_RE.sub(_mask_number, text)

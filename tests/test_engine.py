@@ -791,6 +791,8 @@ weird_text = (
 @example(text="\ufdfa" * 2_000)
 @example(text="マイナ" * 3_000)
 @example(text="こうきんうけとりこうざをとうろく" * 100)
+@example(text="\ud800あいう")  # a lone surrogate, as JSON's "\ud800" decodes
+@example(text="暗証番号\udfffを忘れました。\ud83dカードの手数料はいくらですか。教えてください。")
 def test_match_never_raises(shared_engine: FaqEngine, text: str) -> None:
     result = shared_engine.match(text)
     assert result.status in STATUSES

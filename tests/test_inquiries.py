@@ -249,6 +249,23 @@ async def test_log_question_stores_masked_text(session: AsyncSession) -> None:
         )
 
 
+async def test_a_question_with_a_lone_surrogate_is_stored(session: AsyncSession) -> None:
+    # JSON may carry half of a UTF-16 pair ("\ud800"); UTF-8 databases refuse it.
+    resident = await _resident(session, 1)
+    log_id = await log_question(
+        session,
+        resident_id=resident,
+        channel="demo",
+        question="暗証番号\ud800を忘れました",
+        outcome="suggested",
+        faq_id=None,
+        score=0.5,
+    )
+    await session.commit()
+    entry = await owned_question_log(session, log_id, resident)
+    assert entry is not None and entry.question == "暗証番号を忘れました"
+
+
 async def test_leave_for_staff_only_for_the_residents_own_question(session: AsyncSession) -> None:
     hanako = await _resident(session, 1)
     taro = await _resident(session, 2)

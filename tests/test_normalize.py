@@ -61,6 +61,11 @@ def test_fold_long_vowel_dashes_become_one_mark(dash: str) -> None:
     assert fold(f"コ{dash}ド") == "コード"
 
 
+def test_fold_drops_lone_surrogates() -> None:
+    assert fold("暗証\ud800番号\udfff") == "暗証番号"
+    assert fold("😀") == "😀"  # a real pair is one character and stays
+
+
 def test_fold_maps_each_dash_to_one_long_vowel_mark() -> None:
     assert fold("‐―−ｰ") == "ーーーー"
 
