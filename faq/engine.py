@@ -295,6 +295,21 @@ class RankingParameters:
 _GATHER_MAX = 256
 
 
+def _scores_kept(
+    ranked: list[tuple[float, str, int]], reordered: list[tuple[float, str, int]]
+) -> list[tuple[float, str, int]]:
+    """The entries of `reordered` in its order with the scores of `ranked`'s ranks.
+
+    Rules that only decide the order (what is asked, earlier sentences, word-vector
+    stand-ins) keep the plain ranking's scores, so confidence and the thresholds keep their
+    meaning.
+    """
+    return [
+        (score, entry_id, slot)
+        for (score, _id, _slot), (_score, entry_id, slot) in zip(ranked, reordered, strict=False)
+    ]
+
+
 def _idf(df: int, units: int) -> float:
     """BM25's IDF of a term found in df of the units (entries, or fields of entries)."""
     n = max(units, 1)
@@ -782,12 +797,17 @@ class FaqEngine:
         if dead > 64 and dead > len(self._entries):
             self._compact()
 
+    def _forget_derived(self) -> None:
+        """Drop what is worked out from the index at query time (phrasing masses, the FAQ's
+        word matrix): any change of the index changes IDFs and the FAQ's words."""
+        self._phrasing_mass.clear()
+        self._faq_word_matrix = None
+
     def remove(self, entry_id: str) -> bool:
         indexed = self._entries.pop(entry_id, None)
         if indexed is None:
             return False
-        self._phrasing_mass.clear()
-        self._faq_word_matrix = None
+        self._forget_derived()
         self._alive[indexed.slot] = 0
         self._slot_ids[indexed.slot] = None
         # Re-analysing the removed entry is cheaper than keeping every entry's terms around.
@@ -917,8 +937,7 @@ class FaqEngine:
 
     def _insert(self, item: _Analysed, bulk: dict[str, _BulkPostings] | None = None) -> None:
         """Index one analysed entry: into the channels' postings, or into `bulk` (rebuild)."""
-        self._phrasing_mass.clear()
-        self._faq_word_matrix = None
+        self._forget_derived()
         slot = len(self._slot_ids)
         self._slot_ids.append(item.document.id)
         self._alive.append(1)
@@ -1004,12 +1023,7 @@ class FaqEngine:
             if reordered is not None:
                 # The order of the re-weighted ranking; the scores stay with the ranks, so
                 # confidence (and so fallback) is the plain ranking's.
-                scored = [
-                    (score, entry_id, slot)
-                    for (score, _id, _slot), (_score, entry_id, slot) in zip(
-                        scored, reordered[0], strict=False
-                    )
-                ]
+                scored = _scores_kept(scored, reordered[0])
         if extra:
             # The plain ranking's scores (and lift), the order found with the stand-ins.
             plain = self._scored(
@@ -1020,12 +1034,7 @@ class FaqEngine:
                 memo=memo,
             )
             if plain is not None:
-                scored = [
-                    (score, entry_id, slot)
-                    for (score, _id, _slot), (_score, entry_id, slot) in zip(
-                        plain[0], scored, strict=False
-                    )
-                ]
+                scored = _scores_kept(plain[0], scored)
                 shift = plain[1]
         scale = 1.0 + params.evidence_weight
         candidates: list[Candidate] = []
@@ -1214,8 +1223,7 @@ class FaqEngine:
                 item[1],
             ),
         )
-        moved = [(old[0], new[1], new[2]) for old, new in zip(head, reordered, strict=True)]
-        return moved + scored[depth:]
+        return _scores_kept(head, reordered) + scored[depth:]
 
     def _oov_stand_ins(self, terms: tuple[str, ...], factors: dict[str, float]) -> dict[str, float]:
         """FAQ words standing in for the question's words the FAQ has never seen, with the
