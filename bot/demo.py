@@ -31,6 +31,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot.fake_api import FakeBotAPI, SentMessage
+from faq.textfold import without_surrogates
 
 COOKIE_NAME = "madoguchi_demo"
 MAX_TEXT_CHARS = 4096  # what Telegram lets a resident send in one message
@@ -194,6 +195,9 @@ class DemoChat:
         user_id, token = self.visitor(request)
         body = await _json_body(request)
         text = body.get("text")
+        if isinstance(text, str):
+            # JSON may carry half a UTF-16 pair ("\ud800"): it could never be sent back.
+            text = without_surrogates(text)
         if not isinstance(text, str) or not text.strip():
             return _error("メッセージが空です。文字を入力してください。", token)
         if len(text) > MAX_TEXT_CHARS:

@@ -210,6 +210,16 @@ async def test_send_checks_the_text(client: Client, text: str, status: int) -> N
         assert "ok" in await response.json()
 
 
+async def test_lone_surrogates_do_not_break_the_chat(client: Client) -> None:
+    # JSON's "\ud800" is half a UTF-16 pair; echoed back it made every later poll fail.
+    await send(client, "暗証番号\ud800を忘れました")
+    data = await fetch(client)
+    assert data["messages"][0]["text"] == "暗証番号を忘れました"
+    await bot_replies(client)
+    response = await client.post("/demo/api/send", json={"text": "\udfff"})
+    assert response.status == 400  # nothing left to send
+
+
 async def test_send_needs_json(client: Client) -> None:
     response = await client.post("/demo/api/send", data={"text": "x"})
     assert response.status == 415
