@@ -284,6 +284,40 @@ def test_siblings_are_ordered_by_what_is_asked() -> None:
         assert [c.score for c in candidates] == [c.score for c in without[query]]
 
 
+def test_entries_with_alternatives_take_their_own_ask_weight() -> None:
+    """An entry with 言い換え is reordered by `ask_weight_with_alternatives`, one without by
+    `ask_weight`: with the one weight at zero, only the other kind of entry moves (weights
+    exaggerated for a tiny FAQ)."""
+    fee = FaqDocument(
+        id="fee",
+        question="住民票の写しの手数料はいくらですか？",
+        answer="1通300円です。窓口とコンビニで取れます。",
+    )
+    where = FaqDocument(
+        id="where",
+        question="住民票の写しはどこで取れますか？",
+        answer="役場の窓口か、コンビニで取れます。手数料は1通300円です。",
+    )
+    other = FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。")
+    query = "住民票とるのにお金かかる？"
+
+    def first(docs: list[FaqDocument], **weights: float) -> str:
+        engine = FaqEngine(parameters=replace(RankingParameters(), **weights))
+        engine.rebuild(docs)
+        return engine.rank(query)[0].faq_id
+
+    bare = [fee, where, other]
+    phrased = [replace(d, alternatives=(d.question.replace("の写し", ""),)) for d in bare]
+    plain = {
+        first(docs, ask_weight=0.0, ask_weight_with_alternatives=0.0) for docs in (bare, phrased)
+    }
+    assert plain == {"where"}  # the words alone put the wrong sibling first
+    assert first(bare, ask_weight=0.0, ask_weight_with_alternatives=0.3) == "where"
+    assert first(bare, ask_weight=0.3, ask_weight_with_alternatives=0.0) == "fee"
+    assert first(phrased, ask_weight=0.3, ask_weight_with_alternatives=0.0) == "where"
+    assert first(phrased, ask_weight=0.0, ask_weight_with_alternatives=0.3) == "fee"
+
+
 def test_a_long_question_is_ranked_by_its_last_sentence() -> None:
     """A long question of several sentences tells its story first and asks last: the words
     of its earlier sentences weigh less in the order (weight exaggerated here, for a tiny
