@@ -116,7 +116,7 @@ class RankingParameters:
         )
     )
     channel_weight: dict[str, float] = field(
-        default_factory=lambda: {"words": 0.4, "reading": 0.3, "surface": 0.1, "pairs": 0.1}
+        default_factory=lambda: {"words": 0.4, "reading": 0.3, "surface": 0.15, "pairs": 0.1}
     )
     # The answer's character bigrams (surface channel) count this share of the answer's
     # weight; 0 leaves answers out of that channel. They reach what Sudachi splits or spells

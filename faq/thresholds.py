@@ -13,9 +13,9 @@ from dataclasses import dataclass
 class MatchThresholds:
     """Where answered, suggested and fallback begin (combined scores are 0..1)."""
 
-    answer: float = 0.51
+    answer: float = 0.50
     margin: float = 0.08
-    suggest: float = 0.43
+    suggest: float = 0.425
     max_candidates: int = 5
 
     def decide(self, scores: list[float]) -> str:
