@@ -248,20 +248,24 @@ def test_a_negated_question_prefers_the_entry_asked_with_a_negation() -> None:
     assert leads[1] > leads[0] + 0.01
 
 
+# Siblings on one topic that differ only in what they ask: the fee and the place.
+FEE_SIBLING = FaqDocument(
+    id="fee",
+    question="住民票の写しの手数料はいくらですか？",
+    answer="1通300円です。窓口とコンビニで取れます。",
+)
+WHERE_SIBLING = FaqDocument(
+    id="where",
+    question="住民票の写しはどこで取れますか？",
+    answer="役場の窓口か、コンビニで取れます。手数料は1通300円です。",
+)
+
+
 def test_siblings_are_ordered_by_what_is_asked() -> None:
     """Entries on one topic that differ in what they ask (the fee, the hours, the place):
     the question's kind of ask decides among them; the candidates and the scores of the
     ranks stay those of the words alone."""
-    fee = FaqDocument(
-        id="fee",
-        question="住民票の写しの手数料はいくらですか？",
-        answer="1通300円です。窓口とコンビニで取れます。",
-    )
-    where = FaqDocument(
-        id="where",
-        question="住民票の写しはどこで取れますか？",
-        answer="役場の窓口か、コンビニで取れます。手数料は1通300円です。",
-    )
+    fee, where = FEE_SIBLING, WHERE_SIBLING
     when = FaqDocument(
         id="when",
         question="住民票の写しは何時から何時まで取れますか？",
@@ -288,16 +292,7 @@ def test_entries_with_alternatives_take_their_own_ask_weight() -> None:
     """An entry with 言い換え is reordered by `ask_weight_with_alternatives`, one without by
     `ask_weight`: with the one weight at zero, only the other kind of entry moves (weights
     exaggerated for a tiny FAQ)."""
-    fee = FaqDocument(
-        id="fee",
-        question="住民票の写しの手数料はいくらですか？",
-        answer="1通300円です。窓口とコンビニで取れます。",
-    )
-    where = FaqDocument(
-        id="where",
-        question="住民票の写しはどこで取れますか？",
-        answer="役場の窓口か、コンビニで取れます。手数料は1通300円です。",
-    )
+    fee, where = FEE_SIBLING, WHERE_SIBLING
     other = FaqDocument(id="other", question="粗大ごみの出し方は？", answer="予約してください。")
     query = "住民票とるのにお金かかる？"
 
