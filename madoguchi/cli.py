@@ -154,7 +154,7 @@ def cmd_faq_vectors(settings: Settings, args: argparse.Namespace) -> int:
     from faq.wordvectors import JA_GINZA_REQUIREMENT, build_table, load_word_vectors
 
     folder = Path(args.out or settings.faq_word_vectors or "")
-    if not str(folder) or str(folder) == ".":
+    if str(folder) == ".":  # Path("") is "." too: no folder given
         return _fail("vectors: no folder (--out or MADOGUCHI_FAQ_WORD_VECTORS)")
     if not args.force and load_word_vectors(folder) is not None:
         print(f"word vectors already in {folder} (--force builds them again)")
